@@ -1,0 +1,60 @@
+"""Gymnasium environments: ids, checks, and vector environments for sampling."""
+import os
+
+import gymnasium as gym
+import numpy as np
+
+from trpo.errors import UserError
+
+RENAMED = {"Pendulum-v0": "Pendulum-v1"}  # gym ids of the slides -> Gymnasium ids
+
+
+def resolve_env_name(env_name):
+    """Map an old gym id to its Gymnasium successor, with a one-line notice."""
+    if env_name in RENAMED:
+        print(f"note: {env_name} is {RENAMED[env_name]} in Gymnasium (new reset/step API); using {RENAMED[env_name]}")
+        return RENAMED[env_name]
+    return env_name
+
+
+def check_display():
+    """Raise UserError unless a window can be opened (X11 or Wayland)."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("--render needs a display, and none was found (DISPLAY is not set); "
+                        "run under a desktop or xvfb-run, or use test.py --record DIR to write a video")
+
+
+def make_env(env_name, render_mode=None):
+    """gym.make with checks: the id exists and its spaces are 1-D Boxes (continuous control)."""
+    try:
+        env = gym.make(env_name, render_mode=render_mode)
+    except gym.error.Error as e:
+        raise UserError(f"cannot make environment '{env_name}': {e}") from None
+    for name, space in (("observation", env.observation_space), ("action", env.action_space)):
+        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+            env.close()
+            raise UserError(f"environment '{env_name}' has a {type(space).__name__} {name} space {space}; "
+                            f"this TRPO needs a 1-D Box (continuous) {name} space")
+    return env
+
+
+def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):
+    """num_envs copies of env_name, reset in the same step their episode ends (SAME_STEP)."""
+    make_env(env_name).close()  # fail here, in this process, with a clear message
+    env_fns = [lambda: make_env(env_name, render_mode)] * num_envs
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    if vector_mode == "async":
+        return gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=mode)
+    return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=mode)
+
+
+def env_sizes(env):
+    """(state_size, action_size) of a single or vector environment."""
+    obs_space = getattr(env, "single_observation_space", env.observation_space)
+    act_space = getattr(env, "single_action_space", env.action_space)
+    return obs_space.shape[0], act_space.shape[0]
+
+
+def clip_action(action, space):
+    """Clip sampled actions to the Box bounds (the log-probability keeps the unclipped sample)."""
+    return np.clip(action, space.low, space.high)

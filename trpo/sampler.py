@@ -1,0 +1,68 @@
+"""Collect whole episodes until the batch holds at least total_sample_size steps."""
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from trpo.envs import clip_action
+from trpo.update import Batch
+from trpo.utils import get_action
+
+
+class Rollout(NamedTuple):
+    batch: Batch
+    episode_returns: list  # in the order the episodes ended
+    episode_lengths: list
+
+
+def _wants_new_episode(completed_steps, num_completed, ep_len, running, total_sample_size):
+    """Start another episode only if the episodes done and under way are expected to fall short.
+
+    Episodes under way count as max(steps so far, mean episode length). With one
+    environment this is the slides' rule: keep going while steps < total_sample_size.
+    """
+    mean_len = completed_steps / num_completed
+    expected = completed_steps + np.maximum(ep_len[running], mean_len).sum()
+    return expected < total_sample_size
+
+
+@torch.no_grad()
+def collect_trajectories(envs, actor, total_sample_size, seed=None):
+    """Run the policy in a vector env; return whole episodes, env by env, end to end.
+
+    Every sub-environment starts a fresh episode (reset, seeded once on the first
+    call). When one ends, that sub-environment starts another only while the batch
+    still needs steps; otherwise it goes idle and what it does is discarded. So env
+    i's used steps are its first rows 0..used[i]-1, and the batch is exactly whole
+    episodes from the current policy, as in the slides' single-environment loop.
+    """
+    n = envs.num_envs
+    obs, _ = envs.reset(seed=seed)
+    running = np.ones(n, dtype=bool)  # in an episode that belongs to the batch
+    ep_len, ep_ret = np.zeros(n, dtype=np.int64), np.zeros(n)
+    used = np.zeros(n, dtype=np.int64)
+    returns, lengths = [], []
+    rows = []
+    while running.any():
+        mu, std = actor(torch.as_tensor(obs, dtype=torch.float32))
+        action = get_action(mu, std)
+        next_obs, reward, terminated, truncated, _ = envs.step(clip_action(action, envs.single_action_space))
+        done = terminated | truncated
+        rows.append((obs, action, reward, done))
+        ep_len += running
+        ep_ret += np.where(running, reward, 0.0)
+        ended = np.flatnonzero(done & running)
+        for i in ended:  # bookkeeping first, so every decision below sees all completions
+            used[i] += ep_len[i]
+            returns.append(float(ep_ret[i]))
+            lengths.append(int(ep_len[i]))
+            ep_len[i], ep_ret[i] = 0, 0.0
+            running[i] = False
+        for i in ended:
+            running[i] = _wants_new_episode(sum(lengths), len(lengths), ep_len, running, total_sample_size)
+        obs = next_obs
+
+    obs_, act_, rew_, done_ = (np.stack(x, axis=1) for x in zip(*rows))  # (n, steps, ...)
+    take = lambda x: torch.as_tensor(np.concatenate([x[i, :used[i]] for i in range(n)]), dtype=torch.float32)
+    batch = Batch(states=take(obs_), actions=take(act_), rewards=take(rew_), masks=1.0 - take(done_))
+    return Rollout(batch, returns, lengths)

@@ -1,0 +1,69 @@
+"""One TRPO update: the slides' steps 1-6, in order."""
+import copy
+from typing import NamedTuple
+
+import torch
+
+from trpo.utils import (backtracking_line_search, conjugate_gradient, fisher_vector_product,
+                        flat_grad, flat_params, get_log_prob, get_returns, surrogate_loss)
+
+
+class Batch(NamedTuple):
+    """Whole episodes laid end to end: states (T, state_size), actions (T, action_size),
+    rewards (T,), masks (T,) with mask 0 at the last step of each episode."""
+    states: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    masks: torch.Tensor
+
+
+class UpdateInfo(NamedTuple):
+    critic_loss: float
+    accepted: bool
+    step_fraction: float
+    kl: float
+    surrogate_improvement: float
+
+
+def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
+                cg_damping=0.1, cg_iters=10):
+    """Update critic (one Adam step) and actor (one trust-region step) on one batch."""
+    states, actions = batch.states, batch.actions
+
+    # step 1: get returns
+    returns = get_returns(batch.rewards, batch.masks, gamma)
+
+    # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2; advantages use V before the step
+    values = critic(states).squeeze(-1)
+    critic_loss = torch.nn.functional.mse_loss(values, returns)
+    critic_optimizer.zero_grad()
+    critic_loss.backward()
+    critic_optimizer.step()
+    advantages = (returns - values).detach()
+
+    # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
+    with torch.no_grad():
+        mu, std = actor(states)
+        old_policy = get_log_prob(actions, mu, std)
+    actor_loss = surrogate_loss(actor, advantages, states, old_policy, actions)
+    actor_loss_grad = flat_grad(torch.autograd.grad(actor_loss, actor.parameters()))
+
+    # step 4: get search direction through conjugate gradient, s = H^-1 g
+    def Hvp(v):
+        return fisher_vector_product(actor, states, v, damping=cg_damping)
+
+    search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=cg_iters)
+
+    # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)
+    sHs = search_dir @ Hvp(search_dir)
+    step_size = torch.sqrt(2 * max_kl / sHs)
+    maximal_step = step_size * search_dir
+
+    # step 6: backtracking line search; update actor inside the trust region
+    params = flat_params(actor)
+    old_actor = copy.deepcopy(actor)
+    result = backtracking_line_search(old_actor, actor, actor_loss.detach(), actor_loss_grad,
+                                      old_policy, params, maximal_step, max_kl,
+                                      advantages, states, actions)
+    return UpdateInfo(critic_loss.item(), result.accepted, result.step_fraction,
+                      result.kl, result.improvement)

@@ -1,0 +1,162 @@
+"""The algorithm's functions, one per step of the slides' TRPO update.
+
+Notation (Spinning Up / the slides): theta are the actor's parameters, g the
+gradient of the surrogate, H the Hessian of the mean KL (the Fisher matrix),
+s = H^-1 g the search direction, delta = max_kl the trust-region radius.
+"""
+from typing import NamedTuple
+
+import torch
+from torch.distributions import Normal
+
+
+# learning process 1: select an action for the state
+def get_action(mu, std):
+    """Sample a ~ N(mu, std^2). mu, std: (T, action_size) -> numpy (T, action_size)."""
+    return Normal(mu, std).sample().numpy()
+
+
+def get_log_prob(actions, mu, std):
+    """log pi(a|s) = sum_j [ -log sqrt(2 pi) - log std_j - (a_j - mu_j)^2 / (2 std_j^2) ].
+
+    actions, mu, std: (T, action_size) -> (T,), summed over the action axis
+    (the probability of an action vector is the product over its dimensions).
+    """
+    return Normal(mu, std).log_prob(actions).sum(-1)
+
+
+# step 1: get returns
+def get_returns(rewards, masks, gamma):
+    """Discounted returns G_t = r_t + gamma * mask_t * G_{t+1}, then normalized.
+
+    mask_t = 0 at the last step of an episode, so the sum restarts there.
+    rewards, masks: (T,) -> (T,), normalized to mean 0 and std 1 over the batch
+    as on the slides (std clamped at 1e-8 so a constant batch gives zeros).
+    """
+    returns = torch.zeros_like(rewards)
+    running_returns = 0.0
+    for t in reversed(range(len(rewards))):
+        running_returns = rewards[t] + masks[t] * gamma * running_returns
+        returns[t] = running_returns
+    return (returns - returns.mean()) / returns.std().clamp_min(1e-8)
+
+
+# step 3: surrogate loss
+def surrogate_loss(actor, advantages, states, old_policy, actions):
+    """L(theta) = mean_t [ pi_theta(a_t|s_t) / pi_old(a_t|s_t) * A_t ].
+
+    advantages, old_policy (log pi_old(a|s), no grad): (T,); states: (T, state_size);
+    actions: (T, action_size). Maximized by TRPO.
+    """
+    mu, std = actor(states)
+    new_policy = get_log_prob(actions, mu, std)
+    return (torch.exp(new_policy - old_policy) * advantages).mean()
+
+
+def flat_grad(grads):
+    """Concatenate per-parameter gradients into one vector, in parameters() order."""
+    return torch.cat([grad.reshape(-1) for grad in grads])
+
+
+def flat_params(model):
+    """theta as one detached vector (a copy), in parameters() order."""
+    return torch.cat([param.detach().reshape(-1) for param in model.parameters()])
+
+
+def update_model(model, new_params):
+    """Write the flat vector new_params back into model's parameters (in place)."""
+    index = 0
+    for param in model.parameters():
+        length = param.numel()
+        param.data.copy_(new_params[index:index + length].view_as(param))
+        index += length
+
+
+# step 4 (and 6): KL divergence between the old and the new policy
+def kl_divergence(new_actor, old_actor, states):
+    """KL(pi_old || pi_new) per state, summed over action dimensions.
+
+    KL = sum_j [ log(std_j / std_old_j) + (std_old_j^2 + (mu_old_j - mu_j)^2) / (2 std_j^2) - 1/2 ]
+    old_actor's outputs are detached, so the gradient flows only into new_actor;
+    with old_actor = new_actor the KL is 0 but its Hessian is the Fisher matrix.
+    states: (T, state_size) -> (T,).
+    """
+    mu, std = new_actor(states)
+    mu_old, std_old = old_actor(states)
+    mu_old, std_old = mu_old.detach(), std_old.detach()
+    kl = torch.log(std / std_old) + (std_old.pow(2) + (mu_old - mu).pow(2)) / (2.0 * std.pow(2)) - 0.5
+    return kl.sum(-1)
+
+
+def fisher_vector_product(actor, states, p, damping=0.1):
+    """(H + damping * I) p, with H = d^2/dtheta^2 mean_s KL(pi_theta_old || pi_theta) at theta_old.
+
+    Double backward, as on the slides: H p = grad_theta( grad_theta(KL)^T p ).
+    Rebuilds the KL graph on every call; it is the reference the fast version is tested against.
+    """
+    p = p.detach()
+    kl = kl_divergence(new_actor=actor, old_actor=actor, states=states).mean()
+    kl_grad = flat_grad(torch.autograd.grad(kl, actor.parameters(), create_graph=True))
+    kl_hessian = flat_grad(torch.autograd.grad(kl_grad @ p, actor.parameters()))
+    return kl_hessian + damping * p
+
+
+hessian_vector_product = fisher_vector_product  # the slides' name
+
+
+def conjugate_gradient(Avp, b, nsteps=10, residual_tol=1e-10):
+    """Approximately solve A x = b for symmetric positive definite A, given only Avp(v) = A v.
+
+    Starts from x = 0, so the first residual is r = b - A x = b (no A x needed).
+    Stops after nsteps iterations or when r^T r < residual_tol.
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    rdotr = r @ r
+    for _ in range(nsteps):
+        Ap = Avp(p)
+        alpha = rdotr / (p @ Ap)
+        x += alpha * p
+        r -= alpha * Ap
+        new_rdotr = r @ r
+        if new_rdotr < residual_tol:
+            break
+        p = r + (new_rdotr / rdotr) * p
+        rdotr = new_rdotr
+    return x
+
+
+class LineSearchResult(NamedTuple):
+    accepted: bool
+    step_fraction: float  # alpha^j of the accepted step, 0.0 if rejected
+    kl: float  # mean KL(pi_old || pi_new) after the update, 0.0 if rejected
+    improvement: float  # L(theta_new) - L(theta_old), 0.0 if rejected
+    expected_improvement: float  # first-order prediction g^T (alpha^j * maximal_step)
+
+
+# step 6: backtracking line search inside the trust region
+@torch.no_grad()
+def backtracking_line_search(old_actor, actor, actor_loss, actor_loss_grad, old_policy,
+                             params, maximal_step, max_kl, advantages, states, actions,
+                             backtrac_coef=0.5, accept_ratio=0.5, max_backtracks=10):
+    """theta_new = theta_old + backtrac_coef^j * maximal_step for the smallest j in 0..max_backtracks-1 with
+
+        mean KL(pi_old || pi_new) <= max_kl   and
+        L(theta_new) - L(theta_old) > accept_ratio * g^T (backtrac_coef^j * maximal_step) > 0.
+
+    actor holds theta_old on entry (= params, = old_actor's weights). If no fraction
+    is accepted the old parameters are restored exactly (the flat copy params).
+    """
+    full_expected_improve = float(actor_loss_grad @ maximal_step)
+    fraction = 1.0
+    for _ in range(max_backtracks):
+        update_model(actor, params + fraction * maximal_step)
+        improvement = float(surrogate_loss(actor, advantages, states, old_policy, actions) - actor_loss)
+        expected_improve = fraction * full_expected_improve  # first order in the step, not compounded
+        kl = float(kl_divergence(new_actor=actor, old_actor=old_actor, states=states).mean())
+        if kl <= max_kl and improvement > 0 and improvement > accept_ratio * expected_improve:
+            return LineSearchResult(True, fraction, kl, improvement, expected_improve)
+        fraction *= backtrac_coef
+    update_model(actor, params)
+    return LineSearchResult(False, 0.0, 0.0, 0.0, full_expected_improve)
