@@ -1,0 +1,64 @@
+"""Watch or measure a saved policy: python test.py [--render | --record DIR] [--episodes N]."""
+import argparse
+import sys
+
+import numpy as np
+from gymnasium.wrappers import RecordVideo
+
+from trpo.checkpoint import load_policy
+from trpo.envs import check_display, make_env
+from trpo.errors import UserError
+from trpo.evaluate import run_episodes
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--load_model', default='save_model/model.pth', help='model.pth written by train.py')
+    p.add_argument('--episodes', type=int, default=10, help='number of episodes to run')
+    p.add_argument('--seed', type=int, default=0, help='episode k starts from reset(seed=seed + k)')
+    p.add_argument('--stochastic', action='store_true',
+                   help='sample a ~ N(mu, std^2) as in training (default: the mean action mu)')
+    show = p.add_mutually_exclusive_group()
+    show.add_argument('--render', action='store_true', help='show the episodes in a window (needs a display)')
+    show.add_argument('--record', metavar='DIR', help='write one mp4 video per episode into DIR (no display needed)')
+    return p.parse_args(argv)
+
+
+def make_test_env(env_name, render, record):
+    if render:
+        check_display()
+        return make_env(env_name, render_mode='human')
+    if record:
+        return RecordVideo(make_env(env_name, render_mode='rgb_array'), record,
+                           episode_trigger=lambda k: True, name_prefix='trpo')
+    return make_env(env_name)
+
+
+def test(args):
+    if args.episodes < 1:
+        raise UserError(f'--episodes must be at least 1, got {args.episodes}')
+    actor, info = load_policy(args.load_model)
+    env = make_test_env(info['env_name'], args.render, args.record)
+    try:
+        scores = run_episodes(env, actor, args.episodes, seed=args.seed, stochastic=args.stochastic)
+    finally:
+        env.close()
+    for k, score in enumerate(scores, 1):
+        print(f'episode {k}: return {score:.2f}')
+    mode = 'stochastic' if args.stochastic else 'deterministic'
+    print(f'mean return over {len(scores)} {mode} episodes of {info["env_name"]}: '
+          f'{np.mean(scores):.2f} (std {np.std(scores):.2f})')
+    if args.record:
+        print(f'videos written to {args.record}')
+    return scores
+
+
+def main(argv=None):
+    try:
+        return test(parse_args(argv))
+    except UserError as e:
+        sys.exit(f'test.py: error: {e}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,42 @@
+import pytest
+import torch
+from torch.func import functional_call
+
+from trpo.model import Actor
+from trpo.utils import flat_params
+
+
+@pytest.fixture
+def tiny_actor():
+    """A float64 actor small enough for explicit Hessians: 2 states, 2 actions, 3 hidden."""
+    torch.manual_seed(0)
+    return Actor(2, 2, hidden_size=3).double()
+
+
+@pytest.fixture
+def states():
+    torch.manual_seed(1)
+    return torch.randn(16, 2, dtype=torch.float64)
+
+
+def call_with_flat(model, theta, x):
+    """model(x) with its parameters replaced by the flat vector theta (for autograd.functional)."""
+    shapes = [(name, p.shape, p.numel()) for name, p in model.named_parameters()]
+    params, i = {}, 0
+    for name, shape, n in shapes:
+        params[name] = theta[i:i + n].view(shape)
+        i += n
+    return functional_call(model, params, (x,))
+
+
+def explicit_kl_hessian(actor, states):
+    """d^2/dtheta^2 of mean_s KL(N(mu_old, std_old) || N(mu_theta, std_theta)) at theta_old, by torch.autograd.functional."""
+    theta0 = flat_params(actor)
+    mu0, std0 = (t.detach() for t in actor(states))
+    old = torch.distributions.Normal(mu0, std0)
+
+    def mean_kl(theta):
+        mu, std = call_with_flat(actor, theta, states)
+        return torch.distributions.kl_divergence(old, torch.distributions.Normal(mu, std)).sum(-1).mean()
+
+    return torch.autograd.functional.hessian(mean_kl, theta0)

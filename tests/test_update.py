@@ -1,0 +1,110 @@
+"""Tier 1: the line search and one whole update, checked with torch.distributions."""
+import copy
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence as torch_kl
+
+from conftest import explicit_kl_hessian
+from trpo.model import Actor, Critic
+from trpo.update import Batch, train_model
+from trpo.utils import (backtracking_line_search, flat_grad, flat_params, get_log_prob,
+                        surrogate_loss, update_model)
+
+
+def mean_kl(old, new, states):
+    """Independent reference: mean_s KL(pi_old || pi_new) via torch.distributions."""
+    with torch.no_grad():
+        return torch_kl(Normal(*old(states)), Normal(*new(states))).sum(-1).mean().item()
+
+
+@pytest.fixture
+def problem(tiny_actor, states):
+    torch.manual_seed(2)
+    actions = torch.randn(16, 2, dtype=torch.float64)
+    adv = torch.randn(16, dtype=torch.float64)
+    with torch.no_grad():
+        old_policy = get_log_prob(actions, *tiny_actor(states))
+    loss = surrogate_loss(tiny_actor, adv, states, old_policy, actions)
+    g = flat_grad(torch.autograd.grad(loss, tiny_actor.parameters()))
+    return tiny_actor, states, actions, adv, old_policy, loss.detach(), g
+
+
+def search(actor, states, actions, adv, old_policy, loss, g, step, max_kl):
+    params = flat_params(actor)
+    return backtracking_line_search(copy.deepcopy(actor), actor, loss, g, old_policy, params, step,
+                                    max_kl, adv, states, actions)
+
+
+def maximal_step(actor, states, g, max_kl):
+    """beta * s with s = (H + 0.1 I)^-1 g solved exactly and beta = sqrt(2 delta / s^T H s)."""
+    H = explicit_kl_hessian(actor, states) + 0.1 * torch.eye(len(g), dtype=torch.float64)
+    s = torch.linalg.solve(H, g)
+    return torch.sqrt(2 * max_kl / (s @ H @ s)) * s
+
+
+def test_accepted_step_satisfies_kl_and_improvement_conditions(problem):
+    actor, states, actions, adv, old_policy, loss, g = problem
+    old = copy.deepcopy(actor)
+    max_kl = 0.01
+    step = maximal_step(actor, states, g, max_kl)
+    result = search(actor, states, actions, adv, old_policy, loss, g, step, max_kl)
+
+    assert result.accepted and result.step_fraction in [0.5 ** j for j in range(10)]
+    assert torch.equal(flat_params(actor), flat_params(old) + result.step_fraction * step)
+    kl = mean_kl(old, actor, states)
+    assert kl <= max_kl and kl == pytest.approx(result.kl, rel=1e-9)
+    with torch.no_grad():
+        improvement = (surrogate_loss(actor, adv, states, old_policy, actions) - loss).item()
+    expected = result.step_fraction * (g @ step).item()  # first order, for this fraction only
+    assert improvement == pytest.approx(result.improvement, rel=1e-9)
+    assert improvement > 0.5 * expected > 0
+    assert result.expected_improvement == pytest.approx(expected, rel=1e-12)
+
+
+def test_backtracks_until_kl_fits_then_takes_that_fraction(problem):
+    """A step 4x too long (KL about 16 delta) breaks the bound; the search must shrink it by halves."""
+    actor, states, actions, adv, old_policy, loss, g = problem
+    old = copy.deepcopy(actor)
+    step = 4 * maximal_step(actor, states, g, 0.01)
+    result = search(actor, states, actions, adv, old_policy, loss, g, step, 0.01)
+    assert result.accepted and result.step_fraction <= 0.25
+    for j in range(10):  # every larger fraction was infeasible or did not improve enough
+        f = 0.5 ** j
+        if f == result.step_fraction:
+            break
+        probe = copy.deepcopy(old)
+        update_model(probe, flat_params(old) + f * step)
+        with torch.no_grad():
+            imp = (surrogate_loss(probe, adv, states, old_policy, actions) - loss).item()
+        assert mean_kl(old, probe, states) > 0.01 or not imp > 0.5 * f * (g @ step).item()
+
+
+def test_direction_that_cannot_improve_is_rejected_and_parameters_restored_bit_for_bit(problem):
+    actor, states, actions, adv, old_policy, loss, g = problem
+    before = {k: v.clone() for k, v in actor.state_dict().items()}
+    result = search(actor, states, actions, adv, old_policy, loss, g, -0.1 * g, 0.01)  # downhill
+    assert not result.accepted and result.step_fraction == 0.0
+    for k, v in actor.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def make_batch(seed=0, T=256, state_size=3, action_size=1):
+    torch.manual_seed(seed)
+    masks = torch.ones(T)
+    masks[T // 2 - 1] = masks[T - 1] = 0  # two episodes
+    return Batch(torch.randn(T, state_size), torch.randn(T, action_size), torch.randn(T), masks)
+
+
+def test_one_update_changes_the_policy_within_the_trust_region():
+    torch.manual_seed(0)
+    actor, critic = Actor(3, 1), Critic(3)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+    old_actor, old_critic = copy.deepcopy(actor), copy.deepcopy(critic)
+    batch = make_batch()
+    info = train_model(actor, critic, opt, batch, gamma=0.99, max_kl=0.01)
+    assert info.accepted
+    kl = mean_kl(old_actor, actor, batch.states)
+    assert 0 < kl <= 0.01 and kl == pytest.approx(info.kl, rel=1e-5)
+    assert info.surrogate_improvement > 0
+    assert not torch.equal(flat_params(critic), flat_params(old_critic))
