@@ -1,18 +1,17 @@
 """Watch or measure a saved policy: python test.py [--render | --record DIR] [--episodes N]."""
-import argparse
-import sys
 
 import numpy as np
 from gymnasium.wrappers import RecordVideo
 
 from trpo.checkpoint import load_policy
+from trpo.cli import ArgumentParser, run_main
 from trpo.envs import check_display, make_env
 from trpo.errors import UserError
 from trpo.evaluate import run_episodes
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = ArgumentParser(description=__doc__)
     p.add_argument('--load_model', default='save_model/model.pth', help='model.pth written by train.py')
     p.add_argument('--episodes', type=int, default=10, help='number of episodes to run')
     p.add_argument('--seed', type=int, default=0, help='episode k starts from reset(seed=seed + k)')
@@ -54,11 +53,7 @@ def test(args):
 
 
 def main(argv=None):
-    try:
-        return test(parse_args(argv))
-    except UserError as e:
-        sys.exit(f'test.py: error: {e}')
-
+    return run_main('test.py', lambda: test(parse_args(argv)))
 
 if __name__ == '__main__':
     main()

@@ -1,7 +1,5 @@
 """Train a TRPO policy, as on the slides: python train.py [flags]; tensorboard --logdir logs."""
-import argparse
 import os
-import sys
 import tempfile
 import time
 from collections import deque
@@ -12,6 +10,7 @@ import torch.optim as optim
 from tensorboardX import SummaryWriter
 
 from trpo.checkpoint import load_policy, save_policy
+from trpo.cli import ArgumentParser, run_main
 from trpo.envs import check_display, env_sizes, make_vector_env, resolve_env_name
 from trpo.errors import UserError
 from trpo.model import Actor, Critic
@@ -20,7 +19,7 @@ from trpo.update import train_model
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = ArgumentParser(description=__doc__)
     # the slides' flags, same names and defaults
     p.add_argument('--env_name', type=str, default='Pendulum-v1',
                    help='Gymnasium id with Box spaces (Pendulum-v0 is accepted and means Pendulum-v1)')
@@ -114,6 +113,7 @@ def build_models(args, env_name, state_size, action_size):
 
 
 def train(args):
+    """Run the training; returns the history [(environment steps, 100-episode average)] per iteration."""
     check_args(args)
     env_name = resolve_env_name(args.env_name)
     if args.render:
@@ -130,7 +130,7 @@ def train(args):
     writer = SummaryWriter(new_run_dir(args.logdir, env_name, args.seed))
 
     recent_rewards = deque(maxlen=100)
-    episodes, total_steps = 0, 0
+    episodes, total_steps, history = 0, 0, []
     try:
         for iteration in range(args.max_iter_num):
             start = time.perf_counter()
@@ -142,6 +142,7 @@ def train(args):
             episodes = log_episodes(writer, rollout, episodes, total_steps, recent_rewards)
             total_steps += len(rollout.batch.rewards)
             avg100 = float(np.mean(recent_rewards))
+            history.append((total_steps, avg100))
             log_update(writer, info, avg100, steps_per_second, total_steps)
             if iteration % args.log_interval == 0:
                 print(f'{iteration} iter | {episodes} episode | {total_steps} steps | score_avg: {avg100:.2f}')
@@ -153,15 +154,11 @@ def train(args):
     finally:
         writer.close()
         envs.close()
-    return avg100, total_steps
+    return history
 
 
 def main(argv=None):
-    try:
-        train(parse_args(argv))
-    except UserError as e:
-        sys.exit(f'train.py: error: {e}')
-
+    return run_main('train.py', lambda: train(parse_args(argv)))
 
 if __name__ == '__main__':
     main()

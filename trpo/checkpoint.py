@@ -44,7 +44,11 @@ def load_policy(path):
     if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
         raise UserError(f"'{path}' is not a trpo policy file (expected format {POLICY_FORMAT}); "
                         "pass the model.pth that train.py wrote")
-    actor = Actor(data["state_size"], data["action_size"], data["hidden_size"])
-    actor.load_state_dict(data["actor"])
+    try:
+        actor = Actor(data["state_size"], data["action_size"], data["hidden_size"])
+        actor.load_state_dict(data["actor"])
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise UserError(f"'{path}' is a damaged trpo policy file ({type(e).__name__}: {str(e)[:120]}); "
+                        "train a new one with 'python train.py'") from None
     actor.eval()
     return actor, data

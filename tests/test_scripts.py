@@ -1,0 +1,169 @@
+"""Tier 2: train.py and test.py as a user runs them; files, logs and one-line errors."""
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+
+import imageio
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import test as test_script
+import train as train_script
+from trpo.checkpoint import load_policy, save_policy
+from trpo.model import Actor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(ROOT, "save_model", "model.pth")
+
+
+def run(script, *args, env=None, timeout=120):
+    """Run a script as a user would; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def assert_one_line_error(code, err, *words):
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_smoke_train_writes_model_and_one_log_folder_per_run(tmp_path):
+    args = ["--max_iter_num", "2", "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "logs")]
+    history = train_script.main(args)
+    train_script.main(args)
+    runs = sorted(os.listdir(tmp_path / "logs"))
+    assert len(runs) == 2 and runs[0].startswith("Pendulum-v1_seed500_")
+    ea = EventAccumulator(str(tmp_path / "logs" / runs[0])).Reload()
+    scalars = set(ea.Tags()["scalars"])
+    assert {"log/score", "score/episode", "score/avg100", "loss/critic", "trpo/kl", "trpo/step_fraction",
+            "trpo/surrogate_improvement", "time/steps_per_second"} <= scalars
+    assert [e.step for e in ea.Scalars("log/score")] == list(range(1, 23))  # every episode, x = episode
+    assert [e.step for e in ea.Scalars("score/avg100")] == [2200, 4400]  # x = environment steps
+    assert [h[0] for h in history] == [2200, 4400]
+    actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
+    assert (info["env_name"], info["state_size"], info["action_size"]) == ("Pendulum-v1", 3, 1)
+
+
+def test_save_load_gives_the_same_actions(tmp_path):
+    torch.manual_seed(0)
+    actor = Actor(3, 1, 16)
+    save_policy(str(tmp_path / "model.pth"), actor, "Pendulum-v1", 3, 1, 16)
+    loaded, _ = load_policy(str(tmp_path / "model.pth"))
+    x = torch.randn(50, 3)
+    assert torch.equal(actor(x)[0], loaded(x)[0])
+
+
+def test_shipped_model_scores_above_goal(capsys):
+    scores = test_script.main(["--episodes", "10"])
+    assert np.mean(scores) > -300
+    assert "mean" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_record_writes_a_video_headless(tmp_path):
+    code, out, err = run("test.py", "--episodes", "1", "--record", str(tmp_path / "video"),
+                         env={k: v for k, v in os.environ.items() if k != "DISPLAY"})
+    assert code == 0, err
+    videos = [f for f in os.listdir(tmp_path / "video") if f.endswith(".mp4")]
+    assert len(videos) == 1
+    reader = imageio.v2.get_reader(str(tmp_path / "video" / videos[0]), format="FFMPEG")
+    assert reader.count_frames() >= 200  # a frame per step of a 200-step episode
+    assert reader.get_data(0).shape == (500, 500, 3)
+
+
+def test_render_without_display_says_so():
+    code, out, err = run("test.py", "--render", "--episodes", "1",
+                         env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
+    assert_one_line_error(code, err, "display", "--record")
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xwininfo") is None,
+                    reason="Xvfb and xwininfo (Debian: xvfb, x11-utils) are not installed")
+def test_render_opens_a_real_window_under_xvfb():
+    display = ":97"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = dict(os.environ, DISPLAY=display)
+        proc = subprocess.Popen([sys.executable, "test.py", "--render", "--episodes", "1"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = False
+        for _ in range(100):  # a 200-step episode at 30 fps lasts about 7 s
+            tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
+            seen = seen or "500x500" in tree  # Pendulum's window is 500 x 500
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert seen, "no 500x500 window appeared on the virtual display"
+        assert "mean" in out
+    finally:
+        xvfb.terminate()
+        xvfb.wait()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--env_name", "NoSuchEnv-v9"], ["NoSuchEnv-v9"]),
+    (["--env_name", "CartPole-v1"], ["CartPole-v1", "Discrete"]),
+    (["--max_kl", "0"], ["--max_kl", "positive"]),
+    (["--total_sample_size", "-5"], ["--total_sample_size"]),
+    (["--hidden_size", "0"], ["--hidden_size"]),
+    (["--critic_lr=-1e-3"], ["--critic_lr"]),
+    (["--max_kl", "abc"], ["--max_kl", "invalid float"]),
+    (["--log_interval", "0"], ["--log_interval"]),
+    (["--gamma", "1.5"], ["--gamma", "(0, 1]"]),
+    (["--gamma", "0"], ["--gamma"]),
+    (["--load_model", "does/not/exist.pth"], ["does/not/exist.pth", "does not exist"]),
+    (["--save_path", "/proc/forbidden"], ["--save_path", "not writable"]),
+])
+def test_train_bad_input_is_one_line_error(tmp_path, args, words):
+    defaults = ["--logdir", str(tmp_path / "logs"), "--save_path", str(tmp_path / "m")]
+    code, out, err = run("train.py", *defaults, *args)
+    assert_one_line_error(code, err, *words)
+
+
+def test_pendulum_v0_means_v1(tmp_path):
+    code, out, err = run("train.py", "--env_name", "Pendulum-v0", "--max_iter_num", "1",
+                         "--logdir", str(tmp_path / "l"), "--save_path", str(tmp_path / "m"))
+    assert code == 0, err
+    assert "Pendulum-v0 is Pendulum-v1" in out
+
+
+def test_corrupt_and_truncated_models_are_one_line_errors(tmp_path):
+    good = tmp_path / "good.pth"
+    save_policy(str(good), Actor(3, 1), "Pendulum-v1", 3, 1, 64)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[:300])
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a model at all")
+    for path in (truncated, garbage):
+        code, out, err = run("test.py", "--load_model", str(path))
+        assert_one_line_error(code, err, str(path), "corrupt")
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {EVIL_MARK}",))
+
+
+EVIL_MARK = "/tmp/trpo_evil_pickle_ran"
+
+
+def test_a_model_file_that_runs_code_when_unpickled_is_refused(tmp_path):
+    if os.path.exists(EVIL_MARK):
+        os.remove(EVIL_MARK)
+    path = tmp_path / "evil.pth"
+    torch.save({"format": "trpo-policy/1", "payload": Evil()}, str(path))
+    code, out, err = run("test.py", "--load_model", str(path))
+    assert_one_line_error(code, err, str(path))
+    assert not os.path.exists(EVIL_MARK)
