@@ -1,4 +1,5 @@
 """Train a TRPO policy, as on the slides: python train.py [flags]; tensorboard --logdir logs."""
+import argparse
 import os
 import tempfile
 import time
@@ -11,7 +12,7 @@ from tensorboardX import SummaryWriter
 
 from trpo.checkpoint import load_policy, save_policy
 from trpo.cli import ArgumentParser, run_main
-from trpo.envs import check_display, env_sizes, make_vector_env, resolve_env_name
+from trpo.envs import auto_num_envs, check_display, env_sizes, make_vector_env, resolve_env_name
 from trpo.errors import UserError
 from trpo.model import Actor, Critic
 from trpo.sampler import collect_trajectories
@@ -43,18 +44,35 @@ def parse_args(argv=None):
                    help='tensorboardX logs directory (one subfolder per run)')
     # added
     p.add_argument('--seed', type=int, default=500, help='seed of torch and of the environments (the slides use 500)')
-    p.add_argument('--num_envs', type=int, default=1, help='environments sampled side by side')
+    p.add_argument('--num_envs', type=num_envs_flag, default='auto',
+                   help='environments sampled side by side; auto: one episode each per batch, '
+                        'ceil(total_sample_size / episode limit), at most 16 (Pendulum: 11)')
     p.add_argument('--vector_mode', choices=['sync', 'async'], default='sync',
                    help='sync: all environments in this process; async: one process per environment')
+    p.add_argument('--threads', type=int, default=1,
+                   help='torch intra-op threads; 1 is fastest for networks this small (see README, Performance)')
     return p.parse_args(argv)
+
+
+def num_envs_flag(text):
+    """'auto' or a positive integer."""
+    if text == 'auto':
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got '{text}'") from None
 
 
 def check_args(args):
     """Reject values the algorithm cannot use, before anything is built."""
-    positive = ['max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'num_envs', 'max_iter_num']
+    positive = ['max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'max_iter_num',
+                'threads']
     for name in positive:
         if not getattr(args, name) > 0:
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.num_envs != 'auto' and args.num_envs < 1:
+        raise UserError(f"--num_envs must be 'auto' or positive, got {args.num_envs}")
     if not 0 < args.gamma <= 1:
         raise UserError(f"--gamma must be in (0, 1], got {args.gamma}")
     for flag, folder in (('--save_path', args.save_path), ('--logdir', args.logdir)):
@@ -113,13 +131,15 @@ def build_models(args, env_name, state_size, action_size):
 
 
 def train(args):
-    """Run the training; returns the history [(environment steps, 100-episode average)] per iteration."""
+    """Run the training; returns [(environment steps, 100-episode average, seconds)] per iteration."""
     check_args(args)
     env_name = resolve_env_name(args.env_name)
     if args.render:
         check_display()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    envs = make_vector_env(env_name, 1 if args.render else args.num_envs, args.vector_mode,
+    num_envs = 1 if args.render else auto_num_envs(env_name, args.total_sample_size, args.num_envs)
+    envs = make_vector_env(env_name, num_envs, args.vector_mode,
                            render_mode='human' if args.render else None)
     state_size, action_size = env_sizes(envs)
     print('state size:', state_size)
@@ -137,12 +157,13 @@ def train(args):
             rollout = collect_trajectories(envs, actor, args.total_sample_size,
                                            seed=args.seed if iteration == 0 else None)
             info = train_model(actor, critic, critic_optimizer, rollout.batch, args.gamma, args.max_kl)
-            steps_per_second = len(rollout.batch.rewards) / (time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            steps_per_second = len(rollout.batch.rewards) / seconds
 
             episodes = log_episodes(writer, rollout, episodes, total_steps, recent_rewards)
             total_steps += len(rollout.batch.rewards)
             avg100 = float(np.mean(recent_rewards))
-            history.append((total_steps, avg100))
+            history.append((total_steps, avg100, seconds))
             log_update(writer, info, avg100, steps_per_second, total_steps)
             if iteration % args.log_interval == 0:
                 print(f'{iteration} iter | {episodes} episode | {total_steps} steps | score_avg: {avg100:.2f}')

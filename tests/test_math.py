@@ -8,6 +8,7 @@ from conftest import call_with_flat, explicit_kl_hessian
 from trpo.model import Actor, Critic
 from trpo.utils import (conjugate_gradient, fisher_vector_product, flat_grad, flat_params,
                         get_log_prob, get_returns, hessian_vector_product, kl_divergence,
+                        make_fisher_vector_product,
                         surrogate_loss, update_model)
 
 
@@ -133,3 +134,30 @@ def test_flat_params_update_model_round_trip():
     update_model(b, theta + 1)
     assert torch.equal(flat_params(b), theta + 1)
     assert torch.equal(flat_params(a), theta)  # a copy, not a view of a's weights
+
+
+def test_fast_fisher_vector_product_matches_the_reference(tiny_actor, states):
+    fast = make_fisher_vector_product(tiny_actor, states, damping=0.1)
+    for seed in range(3):  # the kept graph serves many vectors
+        p = torch.randn(sum(q.numel() for q in tiny_actor.parameters()), generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)
+        ref = fisher_vector_product(tiny_actor, states, p, damping=0.1)
+        assert ((fast(p) - ref).norm() / ref.norm()).item() < 1e-5
+    H = explicit_kl_hessian(tiny_actor, states)
+    torch.testing.assert_close(fast(p), H @ p + 0.1 * p)
+
+
+def test_fast_fisher_vector_product_with_learned_std_matches_explicit_hessian(states):
+    policy = LearnedStd(0)
+    H = explicit_kl_hessian(policy, states)
+    p = torch.randn(H.shape[0], dtype=torch.float64)
+    torch.testing.assert_close(make_fisher_vector_product(policy, states, damping=0.1)(p), H @ p + 0.1 * p)
+    torch.testing.assert_close(fisher_vector_product(policy, states, p, damping=0.1), H @ p + 0.1 * p)
+
+
+def test_fast_fisher_vector_product_on_pendulum_size_actor_matches_reference():
+    torch.manual_seed(0)
+    actor, states = Actor(3, 1, 64), torch.randn(512, 3)
+    p = torch.randn(4481)
+    ref = fisher_vector_product(actor, states, p)
+    assert ((make_fisher_vector_product(actor, states)(p) - ref).norm() / ref.norm()).item() < 1e-5

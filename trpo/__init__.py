@@ -3,5 +3,6 @@ from trpo.model import Actor, Critic
 from trpo.update import Batch, UpdateInfo, train_model
 from trpo.utils import (LineSearchResult, backtracking_line_search, conjugate_gradient,
                         fisher_vector_product, flat_grad, flat_params, get_action, get_log_prob,
-                        get_returns, hessian_vector_product, kl_divergence, surrogate_loss,
+                        get_returns, hessian_vector_product, kl_divergence,
+                        make_fisher_vector_product, surrogate_loss,
                         update_model)

@@ -48,6 +48,20 @@ def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):
     return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=mode)
 
 
+def auto_num_envs(env_name, total_sample_size, num_envs="auto", most=16):
+    """num_envs, or for 'auto' one episode per environment per batch: ceil(N / episode limit), 1..most.
+
+    Every sub-environment then runs about one episode per batch, so none idles
+    (Pendulum-v1: ceil(2048 / 200) = 11, the slides' 11 episodes in one round).
+    """
+    if num_envs != "auto":
+        return num_envs
+    probe = make_env(env_name)  # checks the id with a clear error
+    limit = probe.spec.max_episode_steps or 1000
+    probe.close()
+    return int(min(most, max(1, -(-total_sample_size // limit))))
+
+
 def env_sizes(env):
     """(state_size, action_size) of a single or vector environment."""
     obs_space = getattr(env, "single_observation_space", env.observation_space)

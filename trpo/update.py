@@ -5,7 +5,7 @@ from typing import NamedTuple
 import torch
 
 from trpo.utils import (backtracking_line_search, conjugate_gradient, fisher_vector_product,
-                        flat_grad, flat_params, get_log_prob, get_returns, surrogate_loss)
+                        flat_grad, make_fisher_vector_product, flat_params, get_log_prob, get_returns, surrogate_loss)
 
 
 class Batch(NamedTuple):
@@ -26,8 +26,12 @@ class UpdateInfo(NamedTuple):
 
 
 def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
-                cg_damping=0.1, cg_iters=10):
-    """Update critic (one Adam step) and actor (one trust-region step) on one batch."""
+                cg_damping=0.1, cg_iters=10, fast_fvp=True):
+    """Update critic (one Adam step) and actor (one trust-region step) on one batch.
+
+    fast_fvp=False uses the slides' Fisher-vector product, which rebuilds the KL
+    graph on every call (same numbers, slower; kept as the reference).
+    """
     states, actions = batch.states, batch.actions
 
     # step 1: get returns
@@ -49,9 +53,11 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
     actor_loss_grad = flat_grad(torch.autograd.grad(actor_loss, actor.parameters()))
 
     # step 4: get search direction through conjugate gradient, s = H^-1 g
-    def Hvp(v):
-        return fisher_vector_product(actor, states, v, damping=cg_damping)
-
+    if fast_fvp:
+        Hvp = make_fisher_vector_product(actor, states, damping=cg_damping)
+    else:
+        def Hvp(v):
+            return fisher_vector_product(actor, states, v, damping=cg_damping)
     search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=cg_iters)
 
     # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)

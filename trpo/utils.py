@@ -12,8 +12,12 @@ from torch.distributions import Normal
 
 # learning process 1: select an action for the state
 def get_action(mu, std):
-    """Sample a ~ N(mu, std^2). mu, std: (T, action_size) -> numpy (T, action_size)."""
-    return Normal(mu, std).sample().numpy()
+    """Sample a ~ N(mu, std^2) as a = mu + std * eps, eps ~ N(0, I).
+
+    mu, std: (T, action_size) -> numpy (T, action_size). Same distribution as the
+    slides' Normal(mu, std).sample(), without building a distribution object per step.
+    """
+    return (mu + std * torch.randn_like(mu)).numpy()
 
 
 def get_log_prob(actions, mu, std):
@@ -33,11 +37,12 @@ def get_returns(rewards, masks, gamma):
     rewards, masks: (T,) -> (T,), normalized to mean 0 and std 1 over the batch
     as on the slides (std clamped at 1e-8 so a constant batch gives zeros).
     """
-    returns = torch.zeros_like(rewards)
-    running_returns = 0.0
-    for t in reversed(range(len(rewards))):
-        running_returns = rewards[t] + masks[t] * gamma * running_returns
+    r, m = rewards.tolist(), masks.tolist()  # plain floats: ~50x faster than indexing tensors
+    returns, running_returns = [0.0] * len(r), 0.0
+    for t in reversed(range(len(r))):
+        running_returns = r[t] + m[t] * gamma * running_returns
         returns[t] = running_returns
+    returns = torch.tensor(returns, dtype=rewards.dtype)
     return (returns - returns.mean()) / returns.std().clamp_min(1e-8)
 
 
@@ -102,6 +107,36 @@ def fisher_vector_product(actor, states, p, damping=0.1):
 
 
 hessian_vector_product = fisher_vector_product  # the slides' name
+
+
+def make_fisher_vector_product(actor, states, damping=0.1):
+    """The same p -> (H + damping * I) p as fisher_vector_product, fast, for many p at one theta_old.
+
+    At theta_old the Hessian of the mean KL is the Fisher matrix, which for a Gaussian is
+
+        H = mean_s [ J_mu^T diag(1 / std^2) J_mu + J_std^T diag(2 / std^2) J_std ]
+
+    (J_x = dx(s)/dtheta; the J_std term only when std depends on theta). The forward
+    pass is done once; each call computes J p by a double vjp on the kept graph and
+    J^T (w * J p) by one backward, skipping the terms the double backward multiplies
+    by (mu - mu_old) = 0. Use it while the actor's parameters stay at theta_old.
+    """
+    params = list(actor.parameters())
+    mu, std = actor(states)
+    outputs, weights = [mu], [1.0 / (std.detach() ** 2 * len(states))]
+    if std.requires_grad:
+        outputs.append(std)
+        weights.append(2.0 / (std.detach() ** 2 * len(states)))
+    dummies = [torch.zeros_like(out, requires_grad=True) for out in outputs]
+    Jt_u = flat_grad(torch.autograd.grad(outputs, params, grad_outputs=dummies, create_graph=True))
+
+    def Fvp(p):
+        p = p.detach()
+        Jp = torch.autograd.grad(Jt_u @ p, dummies, retain_graph=True)
+        wJp = [w * jp for w, jp in zip(weights, Jp)]
+        return flat_grad(torch.autograd.grad(outputs, params, grad_outputs=wJp, retain_graph=True)) + damping * p
+
+    return Fvp
 
 
 def conjugate_gradient(Avp, b, nsteps=10, residual_tol=1e-10):
