@@ -24,10 +24,10 @@ def episodes_of(batch):
     return np.split(np.arange(len(batch.masks)), ends[:-1] + 1), ends
 
 
-@pytest.mark.parametrize("num_envs", [1, 3, 4])
-def test_batch_is_whole_consistent_episodes(num_envs):
+@pytest.mark.parametrize("num_envs, mode", [(1, "sync"), (3, "sync"), (4, "sync"), (3, "async")])
+def test_batch_is_whole_consistent_episodes(num_envs, mode):
     torch.manual_seed(0)
-    envs = make_vector_env("Pendulum-v1", num_envs)
+    envs = make_vector_env("Pendulum-v1", num_envs, vector_mode=mode)
     rollout = collect_trajectories(envs, Actor(3, 1, 8), total_sample_size=700, seed=3)
     batch = rollout.batch
     episodes, ends = episodes_of(batch)

@@ -63,6 +63,9 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
         obs = next_obs
 
     obs_, act_, rew_, done_ = (np.stack(x, axis=1) for x in zip(*rows))  # (n, steps, ...)
-    take = lambda x: torch.as_tensor(np.concatenate([x[i, :used[i]] for i in range(n)]), dtype=torch.float32)
+
+    def take(x):  # env i's first used[i] rows, env after env
+        return torch.as_tensor(np.concatenate([x[i, :used[i]] for i in range(n)]), dtype=torch.float32)
+
     batch = Batch(states=take(obs_), actions=take(act_), rewards=take(rew_), masks=1.0 - take(done_))
     return Rollout(batch, returns, lengths)
