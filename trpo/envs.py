@@ -62,11 +62,9 @@ def auto_num_envs(env_name, total_sample_size, num_envs="auto", most=16):
     return int(min(most, max(1, -(-total_sample_size // limit))))
 
 
-def env_sizes(env):
-    """(state_size, action_size) of a single or vector environment."""
-    obs_space = getattr(env, "single_observation_space", env.observation_space)
-    act_space = getattr(env, "single_action_space", env.action_space)
-    return obs_space.shape[0], act_space.shape[0]
+def env_sizes(envs):
+    """(state_size, action_size) of a vector environment."""
+    return envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
 
 
 def clip_action(action, space):
