@@ -1,5 +1,4 @@
 """Watch or measure a saved policy: python test.py [--render | --record DIR] [--episodes N]."""
-
 import numpy as np
 from gymnasium.wrappers import RecordVideo
 
@@ -54,6 +53,7 @@ def test(args):
 
 def main(argv=None):
     return run_main('test.py', lambda: test(parse_args(argv)))
+
 
 if __name__ == '__main__':
     main()

@@ -181,5 +181,6 @@ def train(args):
 def main(argv=None):
     return run_main('train.py', lambda: train(parse_args(argv)))
 
+
 if __name__ == '__main__':
     main()

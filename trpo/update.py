@@ -5,7 +5,8 @@ from typing import NamedTuple
 import torch
 
 from trpo.utils import (backtracking_line_search, conjugate_gradient, fisher_vector_product,
-                        flat_grad, make_fisher_vector_product, flat_params, get_log_prob, get_returns, surrogate_loss)
+                        flat_grad, flat_params, get_log_prob, get_returns,
+                        make_fisher_vector_product, surrogate_loss)
 
 
 class Batch(NamedTuple):
