@@ -117,6 +117,11 @@ def test_conjugate_gradient_starts_at_zero():
     torch.testing.assert_close(conjugate_gradient(lambda v: A @ v, b, nsteps=1), (3 / 14) * b)
 
 
+def test_conjugate_gradient_of_a_zero_right_hand_side_is_zero_not_nan():
+    A = torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))
+    assert torch.equal(conjugate_gradient(lambda v: A @ v, torch.zeros(2, dtype=torch.float64)), torch.zeros(2))
+
+
 def test_flat_grad_of_sum_of_squares_is_2x_in_parameters_order():
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
     loss = sum((p ** 2).sum() for p in model.parameters())

@@ -1,6 +1,6 @@
 """Tier 2: train.py and test.py as a user runs them; files, logs and one-line errors."""
+import itertools
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -45,12 +45,27 @@ def test_smoke_train_writes_model_and_one_log_folder_per_run(tmp_path):
     ea = EventAccumulator(str(tmp_path / "logs" / runs[0])).Reload()
     scalars = set(ea.Tags()["scalars"])
     assert {"log/score", "score/episode", "score/avg100", "loss/critic", "trpo/kl", "trpo/step_fraction",
-            "trpo/surrogate_improvement", "time/steps_per_second"} <= scalars
+            "trpo/surrogate_improvement", "trpo/skipped", "time/steps_per_second"} <= scalars
     assert [e.step for e in ea.Scalars("log/score")] == list(range(1, 23))  # every episode, x = episode
     assert [e.step for e in ea.Scalars("score/avg100")] == [2200, 4400]  # x = environment steps
     assert [h[0] for h in history] == [2200, 4400]
     actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
     assert (info["env_name"], info["state_size"], info["action_size"]) == ("Pendulum-v1", 3, 1)
+
+
+def test_a_skipped_update_is_warned_about_and_logged(tmp_path, monkeypatch, capsys):
+    real, calls = train_script.train_model, itertools.count()
+
+    def skip_the_second(*args, **kwargs):
+        info = real(*args, **kwargs)
+        return info._replace(skipped="s^T H s = nan is not positive and finite") if next(calls) == 1 else info
+
+    monkeypatch.setattr(train_script, "train_model", skip_the_second)
+    train_script.main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: iteration 1: policy update skipped: s^T H s = nan is not positive and finite"
+    ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
+    assert [(e.step, e.value) for e in ea.Scalars("trpo/skipped")] == [(2200, 0.0), (4400, 1.0), (6600, 0.0)]
 
 
 def test_save_load_gives_the_same_actions(tmp_path):

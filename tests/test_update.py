@@ -108,3 +108,47 @@ def test_one_update_changes_the_policy_within_the_trust_region():
     assert 0 < kl <= 0.01 and kl == pytest.approx(info.kl, rel=1e-5)
     assert info.surrogate_improvement > 0
     assert not torch.equal(flat_params(critic), flat_params(old_critic))
+
+
+def update_leaving_the_policy_alone(batch, max_kl=0.01, zero_critic=False):
+    """Run train_model; assert it reports a skip and changed no actor parameter. Returns (info, critic moved)."""
+    torch.manual_seed(0)
+    actor, critic = Actor(3, 1), Critic(3)
+    if zero_critic:
+        torch.nn.init.zeros_(critic.fc3.weight)
+        torch.nn.init.zeros_(critic.fc3.bias)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+    before, critic_before = flat_params(actor), flat_params(critic)
+    info = train_model(actor, critic, opt, batch, gamma=0.99, max_kl=max_kl)
+    assert not info.accepted and info.skipped
+    assert torch.equal(flat_params(actor), before)
+    return info, not torch.equal(flat_params(critic), critic_before)
+
+
+def test_a_nan_reward_skips_both_updates():
+    batch = make_batch()
+    batch.rewards[5] = float("nan")
+    info, critic_moved = update_leaving_the_policy_alone(batch)
+    assert "critic loss is nan" in info.skipped and not critic_moved
+
+
+def test_a_nan_in_the_policy_gradient_skips_the_policy_update():
+    batch = make_batch()
+    batch.actions[3] = float("inf")  # log-probability -inf at one state: the gradient is not finite
+    info, critic_moved = update_leaving_the_policy_alone(batch)
+    assert "gradient is not finite" in info.skipped and critic_moved
+
+
+def test_zero_advantages_give_s_h_s_zero_and_skip_the_policy_update():
+    """Equal rewards in one-step episodes: returns normalize to 0, a zero critic predicts 0, so g = 0."""
+    batch = make_batch()
+    batch.rewards.fill_(1.0)
+    batch.masks.fill_(0.0)
+    info, _ = update_leaving_the_policy_alone(batch, zero_critic=True)
+    assert "s^T H s = 0" in info.skipped
+
+
+def test_a_line_search_that_cannot_improve_skips_the_policy_update():
+    """A trust region of 1e-20 moves float32 weights by less than their rounding: no step improves."""
+    info, critic_moved = update_leaving_the_policy_alone(make_batch(), max_kl=1e-20)
+    assert "line search" in info.skipped and critic_moved

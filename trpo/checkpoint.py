@@ -1,12 +1,17 @@
-"""model.pth: the policy plus what is needed to rebuild it. Written atomically, loaded safely."""
+"""model.pth (the policy) and checkpoint.pth (the whole training state). Written atomically, loaded safely."""
 import os
+import random
+from collections import deque
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from trpo.errors import UserError
 from trpo.model import Actor
 
 POLICY_FORMAT = "trpo-policy/1"
+CHECKPOINT_FORMAT = "trpo-checkpoint/1"
 
 
 def atomic_save(obj, path):
@@ -48,7 +53,86 @@ def load_policy(path):
         actor = Actor(data["state_size"], data["action_size"], data["hidden_size"])
         actor.load_state_dict(data["actor"])
     except (KeyError, RuntimeError, TypeError) as e:
-        raise UserError(f"'{path}' is a damaged trpo policy file ({type(e).__name__}: {str(e)[:120]}); "
-                        "train a new one with 'python train.py'") from None
+        raise damaged(path, "policy", e) from None
     actor.eval()
     return actor, data
+
+
+def damaged(path, what, error):
+    return UserError(f"'{path}' is a damaged or incompatible trpo {what} file ({type(error).__name__}: "
+                     f"{str(error)[:120]}); train a new one with 'python train.py'")
+
+
+@dataclass
+class Progress:
+    """The counters of a training run; they carry over when it resumes."""
+    iteration: int = 0  # iterations done
+    total_steps: int = 0  # environment steps done
+    episodes: int = 0  # episodes done
+    recent_rewards: deque = field(default_factory=lambda: deque(maxlen=100))
+
+
+def save_checkpoint(path, args, run_dir, progress, actor, critic, critic_optimizer, envs):
+    """Everything train.py needs to continue bit for bit, as tensors and plain types
+    (so it loads with weights_only=True): flags, counters, networks, optimizer, RNG states."""
+    atomic_save({"format": CHECKPOINT_FORMAT, "flags": vars(args), "run_dir": run_dir,
+                 "iteration": progress.iteration, "total_steps": progress.total_steps,
+                 "episodes": progress.episodes, "recent_rewards": list(progress.recent_rewards),
+                 "actor": actor.state_dict(), "critic": critic.state_dict(),
+                 "critic_optimizer": critic_optimizer.state_dict(), "rng": rng_state(envs)}, path)
+
+
+def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
+    """Load what save_checkpoint wrote into freshly built objects; returns the Progress.
+
+    The optimizer keeps its moments but takes the learning rate the flags give now.
+    """
+    try:
+        actor.load_state_dict(checkpoint["actor"])
+        critic.load_state_dict(checkpoint["critic"])
+        lr = critic_optimizer.param_groups[0]["lr"]
+        critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
+        critic_optimizer.param_groups[0]["lr"] = lr
+        set_rng_state(envs, checkpoint["rng"])
+        return Progress(checkpoint["iteration"], checkpoint["total_steps"], checkpoint["episodes"],
+                        deque(checkpoint["recent_rewards"], maxlen=100))
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        raise damaged(path, "checkpoint", e) from None
+
+
+def load_checkpoint(path):
+    """The checkpoint dict if path is a checkpoint.pth, None if it is a model.pth (raises UserError otherwise)."""
+    data = safe_load(path)
+    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
+        return data
+    if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
+        return None
+    raise UserError(f"'{path}' is neither a trpo model.pth nor a checkpoint.pth; "
+                    "pass a file that train.py wrote")
+
+
+def rng_state(envs):
+    """Every random number generator a training run draws from: torch, NumPy's and Python's
+    global ones, and each sub-environment's np_random."""
+    np_state = np.random.get_state(legacy=False)
+    return {"torch": torch.get_rng_state(),
+            "numpy": {**np_state, "state": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                                            "pos": np_state["state"]["pos"]}},
+            "python": list(random.getstate()),
+            "envs": [g.bit_generator.state for g in envs.get_attr("np_random")]}
+
+
+def set_rng_state(envs, state):
+    """Restore what rng_state saved; envs must have as many sub-environments as then."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state({**np_state, "state": {"key": np_state["state"]["key"].numpy().astype(np.uint32),
+                                               "pos": np_state["state"]["pos"]}})
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    generators = []
+    for saved in state["envs"]:
+        g = np.random.Generator(np.random.PCG64())
+        g.bit_generator.state = saved
+        generators.append(g)
+    envs.set_attr("np_random", generators)

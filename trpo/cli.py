@@ -1,8 +1,9 @@
 """What train.py and test.py share as command-line programs: one-line errors, never a traceback."""
 import argparse
+import signal
 import sys
 
-from trpo.errors import UserError
+from trpo.errors import Interrupted, UserError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -18,3 +19,29 @@ def run_main(prog, fn):
         return fn()
     except UserError as e:
         sys.exit(f"{prog}: error: {e}")
+    except Interrupted as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside a training loop
+        sys.exit(f"{prog}: stopped at once; any checkpoint holds the last finished iteration")
+
+
+class StopRequest:
+    """Within this context SIGINT and SIGTERM only set .signum, so the caller can finish
+    its iteration, save and stop; a second SIGINT or SIGTERM stops at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.signum = None
+        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)

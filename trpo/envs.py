@@ -1,5 +1,6 @@
 """Gymnasium environments: ids, checks, and vector environments for sampling."""
 import os
+import signal
 
 import gymnasium as gym
 import numpy as np
@@ -44,7 +45,11 @@ def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):
     env_fns = [lambda: make_env(env_name, render_mode)] * num_envs
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vector_mode == "async":
-        return gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=mode)
+        ignore = signal.signal(signal.SIGINT, signal.SIG_IGN)  # workers inherit it: Ctrl-C reaches
+        try:  # only the trainer, which finishes its iteration and then closes them
+            return gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=mode)
+        finally:
+            signal.signal(signal.SIGINT, ignore)
     return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=mode)
 
 

@@ -24,6 +24,12 @@ class UpdateInfo(NamedTuple):
     step_fraction: float
     kl: float
     surrogate_improvement: float
+    skipped: str = ''  # why the policy was left as it was ('' when the step was taken)
+
+
+def skipped_update(critic_loss, reason):
+    """UpdateInfo of an iteration whose policy update was skipped, leaving the actor as it was."""
+    return UpdateInfo(float(critic_loss.detach()), False, 0.0, 0.0, 0.0, reason)
 
 
 def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
@@ -32,6 +38,11 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
 
     fast_fvp=False uses the slides' Fisher-vector product, which rebuilds the KL
     graph on every call (same numbers, slower; kept as the reference).
+
+    Guards: a non-finite critic loss (NaN or inf in the rewards) skips both
+    updates; a non-finite policy gradient, a non-finite or non-positive s^T H s,
+    or a line search that cannot improve skips the policy update. Then
+    UpdateInfo.skipped says why, and no parameter has changed.
     """
     states, actions = batch.states, batch.actions
 
@@ -41,6 +52,8 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
     # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2; advantages use V before the step
     values = critic(states).squeeze(-1)
     critic_loss = torch.nn.functional.mse_loss(values, returns)
+    if not torch.isfinite(critic_loss):
+        return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (non-finite rewards or values)')
     critic_optimizer.zero_grad()
     critic_loss.backward()
     critic_optimizer.step()
@@ -52,6 +65,8 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
         old_policy = get_log_prob(actions, mu, std)
     actor_loss = surrogate_loss(actor, advantages, states, old_policy, actions)
     actor_loss_grad = flat_grad(torch.autograd.grad(actor_loss, actor.parameters()))
+    if not torch.isfinite(actor_loss_grad).all():
+        return skipped_update(critic_loss, 'the policy gradient is not finite')
 
     # step 4: get search direction through conjugate gradient, s = H^-1 g
     if fast_fvp:
@@ -63,6 +78,8 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
 
     # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)
     sHs = search_dir @ Hvp(search_dir)
+    if not (torch.isfinite(sHs) and sHs > 0):
+        return skipped_update(critic_loss, f's^T H s = {sHs.item():.3g} is not positive and finite')
     step_size = torch.sqrt(2 * max_kl / sHs)
     maximal_step = step_size * search_dir
 
@@ -72,5 +89,6 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
     result = backtracking_line_search(old_actor, actor, actor_loss.detach(), actor_loss_grad,
                                       old_policy, params, maximal_step, max_kl,
                                       advantages, states, actions)
+    skipped = '' if result.accepted else 'the line search found no step within max_kl that improves the surrogate'
     return UpdateInfo(critic_loss.item(), result.accepted, result.step_fraction,
-                      result.kl, result.improvement)
+                      result.kl, result.improvement, skipped)

@@ -143,20 +143,20 @@ def conjugate_gradient(Avp, b, nsteps=10, residual_tol=1e-10):
     """Approximately solve A x = b for symmetric positive definite A, given only Avp(v) = A v.
 
     Starts from x = 0, so the first residual is r = b - A x = b (no A x needed).
-    Stops after nsteps iterations or when r^T r < residual_tol.
+    Stops after nsteps iterations or once r^T r < residual_tol (at once if b = 0).
     """
     x = torch.zeros_like(b)
     r = b.clone()
     p = b.clone()
     rdotr = r @ r
     for _ in range(nsteps):
+        if rdotr < residual_tol:  # checked before the first step too: b = 0 gives x = 0, not 0/0
+            break
         Ap = Avp(p)
         alpha = rdotr / (p @ Ap)
         x += alpha * p
         r -= alpha * Ap
         new_rdotr = r @ r
-        if new_rdotr < residual_tol:
-            break
         p = r + (new_rdotr / rdotr) * p
         rdotr = new_rdotr
     return x
