@@ -13,6 +13,7 @@ import train as train_script
 from test_scripts import ROOT, Evil, EVIL_MARK, assert_one_line_error, run
 from trpo import checkpoint as checkpoint_module
 from trpo.checkpoint import load_checkpoint, safe_load
+from trpo.errors import UserError
 
 
 def dirs(tmp_path, name):
@@ -63,7 +64,7 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", crash_half_way)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="No space left on device.*previous file, if any, is intact"):
         checkpoint_module.atomic_save({"format": "new"}, path)
     assert torch.equal(safe_load(path)["x"], torch.arange(5))
     assert os.listdir(tmp_path) == ["checkpoint.pth"]  # no temporary file left behind

@@ -20,6 +20,9 @@ def atomic_save(obj, path):
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a folder removed under us
+        raise UserError(f"cannot write '{path}' ({e.strerror or e}); the previous file, if any, is intact; "
+                        "free some space or choose another --save_path") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -32,7 +35,7 @@ def safe_load(path, what="model"):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, wrong format, or a pickle that asks for code
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first_line = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot load {what} file '{path}': it is corrupt, truncated or not a trpo file "
                         f"({first_line[:160]})") from None
 
@@ -102,7 +105,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
 
 def load_checkpoint(path):
     """The checkpoint dict if path is a checkpoint.pth, None if it is a model.pth (raises UserError otherwise)."""
-    data = safe_load(path)
+    data = safe_load(path, "model or checkpoint")
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         return data
     if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
