@@ -4,6 +4,7 @@ Every iteration writes <save_path>/checkpoint.pth; python train.py --load_model
 <save_path>/checkpoint.pth continues that run exactly where it stopped.
 """
 import argparse
+import math
 import os
 import signal
 import sys
@@ -23,7 +24,8 @@ from trpo.envs import auto_num_envs, check_display, env_sizes, make_vector_env, 
 from trpo.errors import Interrupted, UserError
 from trpo.model import Actor, Critic
 from trpo.sampler import collect_trajectories
-from trpo.update import train_model
+from trpo.presets import apply_preset
+from trpo.update import UpdateOptions, train_model
 
 
 def build_parser():
@@ -37,18 +39,21 @@ def build_parser():
     p.add_argument('--save_path', default='./save_model/', help='folder for model.pth and checkpoint.pth')
     p.add_argument('--render', action='store_true', default=False,
                    help='show the environment in a window while training (uses 1 environment)')
-    p.add_argument('--gamma', type=float, default=0.99, help='discount gamma in (0, 1]; 0.99 for Pendulum')
+    p.add_argument('--gamma', type=float, default=None,
+                   help='discount gamma in (0, 1]; preset: 0.99 (tuned on Pendulum: 0.9)')
     p.add_argument('--hidden_size', type=int, default=64, help='units in each of the 2 hidden layers')
-    p.add_argument('--critic_lr', type=float, default=1e-3, help='Adam learning rate of the critic')
-    p.add_argument('--max_kl', type=float, default=1e-2,
-                   help='trust-region radius delta: mean KL(pi_old || pi_new) <= delta; 0.01 to 0.05 is usual')
+    p.add_argument('--critic_lr', type=float, default=None, help='Adam learning rate of the critic; preset: 1e-3')
+    p.add_argument('--max_kl', type=float, default=None,
+                   help='trust-region radius delta: mean KL(pi_old || pi_new) <= delta; preset: 0.01')
     p.add_argument('--max_iter_num', type=int, default=500,
                    help='number of iterations (batch + update), counting those of a resumed checkpoint')
-    p.add_argument('--total_sample_size', type=int, default=2048,
-                   help='each batch collects whole episodes until it holds at least this many steps')
+    p.add_argument('--total_sample_size', type=int, default=None,
+                   help='each batch collects whole episodes until it holds at least this many steps; '
+                        'preset: 2048 (tuned on Pendulum: 1024)')
     p.add_argument('--log_interval', type=int, default=5, help='print a console line every this many iterations')
-    p.add_argument('--goal_score', type=int, default=-300,
-                   help='stop and save once the mean return of the last 100 episodes exceeds this')
+    p.add_argument('--goal_score', type=float, default=None,
+                   help="stop and save once the mean return of the last 100 episodes exceeds this; "
+                        "default: -300 on Pendulum (the slides'), else the environment's reward_threshold, else none")
     p.add_argument('--logdir', type=str, default='./logs',
                    help='tensorboardX logs directory (one subfolder per run)')
     # added
@@ -60,7 +65,43 @@ def build_parser():
                    help='sync: all environments in this process; async: one process per environment')
     p.add_argument('--threads', type=int, default=1,
                    help='torch intra-op threads; 1 is fastest for networks this small (see README, Performance)')
+    p.add_argument('--max_env_steps', type=int, default=None,
+                   help='also stop once this many environment steps are done (the usual benchmark budget)')
+    # the preset, and each of its switches (None: the preset's value)
+    p.add_argument('--preset', choices=['slides', 'tuned'], default='slides',
+                   help="slides: the slides' algorithm; tuned: all of the switches below on (see README, Presets)")
+    p.add_argument('--gae_lambda', type=gae_lambda_flag, default=None,
+                   help="GAE(lambda) advantages in [0, 1], the critic fitting lambda-returns; 'off': the slides' "
+                        "normalized Monte-Carlo returns; preset: off (tuned: 0.95)")
+    p.add_argument('--bootstrap_truncation', action=argparse.BooleanOptionalAction, default=None,
+                   help='with GAE, continue an episode cut by the time limit with V(s_next), since a truncation '
+                        'is not a terminal state; preset: off (tuned: on)')
+    p.add_argument('--learn_std', action=argparse.BooleanOptionalAction, default=None,
+                   help='learn a state-independent log std (else std is fixed); preset: off (tuned: on)')
+    p.add_argument('--log_std_init', type=float, default=None,
+                   help='initial log std (the fixed one without --learn_std); preset: 0 (tuned: -0.5)')
+    p.add_argument('--normalize_obs', action=argparse.BooleanOptionalAction, default=None,
+                   help='running mean/std observation normalization, saved in model.pth; preset: off (tuned: on)')
+    p.add_argument('--scale_rewards', action=argparse.BooleanOptionalAction, default=None,
+                   help='divide rewards by the running std of the discounted return, so the critic fits '
+                        'values of order 1; preset: off (tuned: on)')
+    p.add_argument('--normalize_advantages', action=argparse.BooleanOptionalAction, default=None,
+                   help='advantages to mean 0, std 1 per batch; preset: off (tuned: on)')
+    p.add_argument('--critic_epochs', type=int, default=None,
+                   help='passes of Adam over each batch for the critic; preset: 1 (tuned: 10)')
+    p.add_argument('--critic_batch_size', type=int, default=None,
+                   help='critic minibatch size, 0 for the whole batch; preset: 0 (tuned: 64)')
     return p
+
+
+def gae_lambda_flag(text):
+    """'off' or a float."""
+    if text == 'off':
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'off' or a number in [0, 1], got '{text}'") from None
 
 
 def parse_args(argv=None):
@@ -88,10 +129,19 @@ def num_envs_flag(text):
 def check_args(args):
     """Reject values the algorithm cannot use, before anything is built."""
     positive = ['max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'max_iter_num',
-                'threads']
+                'threads', 'critic_epochs'] + (['max_env_steps'] if args.max_env_steps is not None else [])
     for name in positive:
         if not getattr(args, name) > 0:
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.critic_batch_size < 0:
+        raise UserError(f"--critic_batch_size must be 0 (whole batch) or positive, got {args.critic_batch_size}")
+    if args.gae_lambda != 'off' and not 0 <= args.gae_lambda <= 1:
+        raise UserError(f"--gae_lambda must be 'off' or in [0, 1], got {args.gae_lambda}")
+    if args.bootstrap_truncation and args.gae_lambda == 'off':
+        raise UserError("--bootstrap_truncation needs a critic in the advantages: pass --gae_lambda "
+                        "(1.0 gives Monte-Carlo returns with bootstrapping)")
+    if not math.isfinite(args.log_std_init):
+        raise UserError(f"--log_std_init must be a finite number, got {args.log_std_init}")
     if args.num_envs != 'auto' and args.num_envs < 1:
         raise UserError(f"--num_envs must be 'auto' or positive, got {args.num_envs}")
     if not 0 < args.gamma <= 1:
@@ -103,9 +153,8 @@ def check_args(args):
 def check_resume(args, env_name, checkpoint):
     """A checkpoint continues only under the flags that shaped it, and only if it has work left."""
     saved = checkpoint['flags']
-    for flag, given, was in (('env_name', env_name, saved['env_name']),
-                             ('hidden_size', args.hidden_size, saved['hidden_size']),
-                             ('num_envs', args.num_envs, saved['num_envs'])):
+    for flag in ('env_name', 'hidden_size', 'num_envs', 'learn_std', 'normalize_obs', 'scale_rewards'):
+        given, was = getattr(args, flag), saved[flag]
         if given != was:
             raise UserError(f"checkpoint '{args.load_model}' was trained with --{flag} {was}, not {given}; "
                             f"drop --{flag} to continue it, or start a new run without --load_model")
@@ -156,11 +205,24 @@ def log_update(writer, info, avg100, steps_per_second, total_steps):
         writer.add_scalar(tag, value, total_steps)
 
 
+def actor_options(args):
+    """The Actor arguments the flags choose (saved in model.pth, so test.py rebuilds the same actor)."""
+    return dict(learn_std=args.learn_std, log_std_init=args.log_std_init, normalize_obs=args.normalize_obs)
+
+
+def update_options(args):
+    return UpdateOptions(gae_lambda=None if args.gae_lambda == 'off' else args.gae_lambda,
+                         bootstrap_truncation=args.bootstrap_truncation,
+                         normalize_advantages=args.normalize_advantages,
+                         critic_epochs=args.critic_epochs, critic_batch_size=args.critic_batch_size)
+
+
 def start_run(args, env_name, state_size, action_size, checkpoint):
-    """Actor, critic, critic optimizer, Progress and TensorBoard folder: new (the actor
-    from --load_model's model.pth if given), or as the checkpoint left them."""
-    actor = Actor(state_size, action_size, args.hidden_size)
-    critic = Critic(state_size, args.hidden_size)
+    """Actor, critic, critic optimizer and TensorBoard folder: new (the actor from
+    --load_model's model.pth if given), or to be filled from the checkpoint."""
+    actor = Actor(state_size, action_size, args.hidden_size, **actor_options(args))
+    critic = Critic(state_size, args.hidden_size, obs_norm=actor.obs_norm if args.normalize_obs else None,
+                    scale_rewards=args.scale_rewards)
     critic_optimizer = optim.Adam(critic.parameters(), lr=args.critic_lr)
     if checkpoint:
         return actor, critic, critic_optimizer, checkpoint['run_dir']
@@ -170,7 +232,12 @@ def start_run(args, env_name, state_size, action_size, checkpoint):
                 (env_name, state_size, action_size, args.hidden_size):
             raise UserError(f"--load_model '{args.load_model}' holds a policy for {info['env_name']} with "
                             f"hidden_size {info['hidden_size']}; pass the matching --env_name and --hidden_size")
-        actor.load_state_dict(loaded.state_dict())
+        try:
+            actor.load_state_dict(loaded.state_dict())
+        except RuntimeError:
+            raise UserError(f"--load_model '{args.load_model}' holds an actor with options "
+                            f"{info['actor_options'] or 'of the slides'}; pass the --preset (or --learn_std, "
+                            "--normalize_obs) it was trained with") from None
     return actor, critic, critic_optimizer, new_run_dir(args.logdir, env_name, args.seed)
 
 
@@ -189,7 +256,7 @@ def run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
     start = time.perf_counter()
     rollout = collect_trajectories(envs, actor, args.total_sample_size,
                                    seed=args.seed if progress.iteration == 0 else None)
-    info = train_model(actor, critic, critic_optimizer, rollout.batch, args.gamma, args.max_kl)
+    info = train_model(actor, critic, critic_optimizer, rollout.batch, args.gamma, args.max_kl, update_options(args))
     seconds = time.perf_counter() - start
 
     log_episodes(writer, rollout, progress)
@@ -208,8 +275,9 @@ def run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
 def train(args, checkpoint=None):
     """Run the training, or continue the checkpoint's; returns [(environment steps,
     100-episode average, seconds)] for each iteration run now."""
-    check_args(args)
     args.env_name = env_name = resolve_env_name(args.env_name)
+    apply_preset(args, env_name)
+    check_args(args)
     if args.render:
         check_display()
     args.num_envs = 1 if args.render else auto_num_envs(env_name, args.total_sample_size, args.num_envs)
@@ -231,14 +299,15 @@ def train(args, checkpoint=None):
             print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
         history = []
         with closing(open_writer(run_dir, progress, checkpoint)) as writer, StopRequest() as stop:
-            while progress.iteration < args.max_iter_num and not stop.signum:
+            while progress.iteration < args.max_iter_num and not stop.signum and \
+                    (args.max_env_steps is None or progress.total_steps < args.max_env_steps):
                 avg100, seconds = run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
                 history.append((progress.total_steps, avg100, seconds))
                 save_checkpoint(checkpoint_path, args, run_dir, progress, actor, critic, critic_optimizer, envs)
                 if avg100 > args.goal_score:
                     print(f'Recent rewards exceed {args.goal_score} after {progress.total_steps} steps. So end')
                     break
-            save_policy(model_path, actor, env_name, state_size, action_size, args.hidden_size)
+            save_policy(model_path, actor, env_name, state_size, action_size, args.hidden_size, actor_options(args))
             print(f'saved {model_path}')
     if stop.signum:
         raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after iteration {progress.iteration} "

@@ -27,7 +27,7 @@ import train as train_script  # noqa: E402
 from trpo.envs import make_vector_env  # noqa: E402
 from trpo.model import Actor, Critic  # noqa: E402
 from trpo.sampler import collect_trajectories  # noqa: E402
-from trpo.update import train_model  # noqa: E402
+from trpo.update import UpdateOptions, train_model  # noqa: E402
 from trpo.utils import (conjugate_gradient, fisher_vector_product,  # noqa: E402
                         make_fisher_vector_product)
 
@@ -67,7 +67,7 @@ def update_timings(repeats):
 
     def one_update(fast):
         a, c = copy.deepcopy(actor), copy.deepcopy(critic)
-        train_model(a, c, torch.optim.Adam(c.parameters(), lr=1e-3), batch, 0.99, 0.01, fast_fvp=fast)
+        train_model(a, c, torch.optim.Adam(c.parameters(), lr=1e-3), batch, 0.99, 0.01, UpdateOptions(fast_fvp=fast))
 
     g = torch.randn(sum(p.numel() for p in actor.parameters()))
     reference = lambda v: fisher_vector_product(actor, batch.states, v)  # noqa: E731

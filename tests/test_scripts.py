@@ -140,6 +140,15 @@ def test_render_opens_a_real_window_under_xvfb():
     (["--gamma", "0"], ["--gamma"]),
     (["--load_model", "does/not/exist.pth"], ["does/not/exist.pth", "does not exist"]),
     (["--save_path", "/proc/forbidden"], ["--save_path", "not writable"]),
+    (["--preset", "best"], ["--preset", "invalid choice"]),
+    (["--gae_lambda", "1.5"], ["--gae_lambda", "[0, 1]"]),
+    (["--gae_lambda", "high"], ["--gae_lambda", "'off'"]),
+    (["--bootstrap_truncation"], ["--bootstrap_truncation", "--gae_lambda"]),
+    (["--critic_epochs", "0"], ["--critic_epochs", "positive"]),
+    (["--critic_batch_size", "-64"], ["--critic_batch_size"]),
+    (["--max_env_steps", "0"], ["--max_env_steps", "positive"]),
+    (["--log_std_init", "nan"], ["--log_std_init", "finite"]),
+    (["--preset", "tuned", "--load_model", SHIPPED], ["--load_model", "--preset"]),
 ])
 def test_train_bad_input_is_one_line_error(tmp_path, args, words):
     defaults = ["--logdir", str(tmp_path / "logs"), "--save_path", str(tmp_path / "m")]

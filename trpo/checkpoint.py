@@ -40,10 +40,11 @@ def safe_load(path, what="model"):
                         f"({first_line[:160]})") from None
 
 
-def save_policy(path, actor, env_name, state_size, action_size, hidden_size):
+def save_policy(path, actor, env_name, state_size, action_size, hidden_size, actor_options=None):
+    """actor_options: the Actor keyword arguments beyond the sizes (learn_std, log_std_init, normalize_obs)."""
     atomic_save({"format": POLICY_FORMAT, "env_name": env_name, "state_size": state_size,
                  "action_size": action_size, "hidden_size": hidden_size,
-                 "actor": actor.state_dict()}, path)
+                 "actor_options": actor_options or {}, "actor": actor.state_dict()}, path)
 
 
 def load_policy(path):
@@ -53,7 +54,8 @@ def load_policy(path):
         raise UserError(f"'{path}' is not a trpo policy file (expected format {POLICY_FORMAT}); "
                         "pass the model.pth that train.py wrote")
     try:
-        actor = Actor(data["state_size"], data["action_size"], data["hidden_size"])
+        data.setdefault("actor_options", {})  # model.pth files written before the tuned preset existed
+        actor = Actor(data["state_size"], data["action_size"], data["hidden_size"], **data["actor_options"])
         actor.load_state_dict(data["actor"])
     except (KeyError, RuntimeError, TypeError) as e:
         raise damaged(path, "policy", e) from None

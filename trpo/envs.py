@@ -25,12 +25,24 @@ def check_display():
                         "run under a desktop or xvfb-run, or use test.py --record DIR to write a video")
 
 
+def env_spec(env_name):
+    """gym.spec(env_name), or a UserError if there is no such environment."""
+    try:
+        return gym.spec(env_name)
+    except gym.error.Error as e:
+        raise cannot_make(env_name, e) from None
+
+
+def cannot_make(env_name, error):
+    return UserError(f"cannot make environment '{env_name}': {error}")
+
+
 def make_env(env_name, render_mode=None):
     """gym.make with checks: the id exists and its spaces are 1-D Boxes (continuous control)."""
     try:
         env = gym.make(env_name, render_mode=render_mode)
     except gym.error.Error as e:
-        raise UserError(f"cannot make environment '{env_name}': {e}") from None
+        raise cannot_make(env_name, e) from None
     for name, space in (("observation", env.observation_space), ("action", env.action_space)):
         if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
             env.close()

@@ -1,42 +1,89 @@
-"""Actor and critic networks, as on the slides (2 tanh hidden layers each)."""
+"""Actor and critic networks, as on the slides (2 tanh hidden layers each), and the
+running observation normalizer of the tuned preset."""
 import torch
 import torch.nn as nn
 
 
-class Actor(nn.Module):
-    """Gaussian policy pi_theta(a|s) = N(mu_theta(s), std^2) with std fixed at 1.
+class RunningNorm(nn.Module):
+    """x -> clip((x - mean) / sqrt(var + 1e-8), -clip, clip), mean and var over every state seen so far.
 
-    The slides keep std = exp(0) = 1 so that exploration never shrinks.
-    On Pendulum (state 3, action 1, hidden 64) it has 4,481 parameters.
+    The statistics are buffers, so they travel in state_dict: model.pth and
+    checkpoint.pth carry them, and test.py normalizes exactly as training did.
     """
 
-    def __init__(self, state_size, action_size, hidden_size=64):
+    def __init__(self, size, clip=10.0):
         super().__init__()
+        self.clip = clip
+        self.register_buffer("mean", torch.zeros(size, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(size, dtype=torch.float64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x):
+        """Merge the batch x (T, size) into the statistics (Chan et al.'s parallel mean and variance)."""
+        x = x.double()
+        n, mean, var = len(x), x.mean(0), x.var(0, unbiased=False)
+        total = self.count + n
+        delta = mean - self.mean
+        self.var.copy_((self.var * self.count + var * n + delta ** 2 * self.count * n / total) / total)
+        self.mean.add_(delta * n / total)
+        self.count.copy_(total)
+
+    def forward(self, x):
+        z = (x - self.mean.to(x.dtype)) / torch.sqrt(self.var.to(x.dtype) + 1e-8)
+        return z.clamp(-self.clip, self.clip)
+
+
+class Actor(nn.Module):
+    """Gaussian policy pi_theta(a|s) = N(mu_theta(s), std^2).
+
+    As on the slides std is fixed at exp(0) = 1, so that exploration never shrinks.
+    learn_std=True makes log std a learned, state-independent parameter (starting at
+    log_std_init); normalize_obs=True puts a RunningNorm in front of the network.
+    On Pendulum (state 3, action 1, hidden 64) the slides' actor has 4,481 parameters.
+    """
+
+    def __init__(self, state_size, action_size, hidden_size=64, learn_std=False, log_std_init=0.0,
+                 normalize_obs=False):
+        super().__init__()
+        self.obs_norm = RunningNorm(state_size) if normalize_obs else nn.Identity()
         self.fc1 = nn.Linear(state_size, hidden_size)
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.fc3 = nn.Linear(hidden_size, action_size)
+        log_std = torch.full((action_size,), float(log_std_init))
+        if learn_std:
+            self.log_std = nn.Parameter(log_std)
+        else:  # not saved: a fixed std is rebuilt from log_std_init (model.pth of the slides' actor stay as they were)
+            self.register_buffer("log_std", log_std, persistent=False)
 
     def forward(self, x):
         """x: (T, state_size) -> mu, std: (T, action_size)."""
+        x = self.obs_norm(x)
         x = torch.tanh(self.fc1(x))
         x = torch.tanh(self.fc2(x))
         mu = self.fc3(x)
-        log_std = torch.zeros_like(mu)
-        std = torch.exp(log_std)
+        std = torch.exp(self.log_std).expand_as(mu)
         return mu, std
 
 
 class Critic(nn.Module):
-    """State-value function V_phi(s)."""
+    """State-value function V_phi(s). obs_norm: the actor's RunningNorm, shared, or None.
 
-    def __init__(self, state_size, hidden_size=64):
+    scale_rewards=True gives it return_norm, a RunningNorm of the discounted returns
+    seen so far: the critic then learns the values of rewards / std(return) (tuned preset).
+    """
+
+    def __init__(self, state_size, hidden_size=64, obs_norm=None, scale_rewards=False):
         super().__init__()
+        self.obs_norm = obs_norm if obs_norm is not None else nn.Identity()
+        self.return_norm = RunningNorm(1) if scale_rewards else None
         self.fc1 = nn.Linear(state_size, hidden_size)
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.fc3 = nn.Linear(hidden_size, 1)
 
     def forward(self, x):
         """x: (T, state_size) -> value: (T, 1)."""
+        x = self.obs_norm(x)
         x = torch.tanh(self.fc1(x))
         x = torch.tanh(self.fc2(x))
         return self.fc3(x)

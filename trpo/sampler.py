@@ -46,9 +46,12 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     while running.any():
         mu, std = actor(torch.as_tensor(obs, dtype=torch.float32))
         action = get_action(mu, std)
-        next_obs, reward, terminated, truncated, _ = envs.step(clip_action(action, envs.single_action_space))
+        next_obs, reward, terminated, truncated, info = envs.step(clip_action(action, envs.single_action_space))
         done = terminated | truncated
-        rows.append((obs, action, reward, done))
+        final_obs = next_obs.copy()  # where an episode ended, next_obs is already the next episode's start
+        for i in np.flatnonzero(done):
+            final_obs[i] = info["final_obs"][i]
+        rows.append((obs, action, reward, done, terminated, final_obs))
         ep_len += running
         ep_ret += np.where(running, reward, 0.0)
         ended = np.flatnonzero(done & running)
@@ -62,10 +65,11 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
             running[i] = _wants_new_episode(sum(lengths), len(lengths), ep_len, running, total_sample_size)
         obs = next_obs
 
-    obs_, act_, rew_, done_ = (np.stack(x, axis=1) for x in zip(*rows))  # (n, steps, ...)
+    obs_, act_, rew_, done_, term_, next_ = (np.stack(x, axis=1) for x in zip(*rows))  # (n, steps, ...)
 
     def take(x):  # env i's first used[i] rows, env after env
         return torch.as_tensor(np.concatenate([x[i, :used[i]] for i in range(n)]), dtype=torch.float32)
 
-    batch = Batch(states=take(obs_), actions=take(act_), rewards=take(rew_), masks=1.0 - take(done_))
+    batch = Batch(states=take(obs_), actions=take(act_), rewards=take(rew_), masks=1.0 - take(done_),
+                  terminals=take(term_), next_states=take(next_))
     return Rollout(batch, returns, lengths)

@@ -1,21 +1,26 @@
 """One TRPO update: the slides' steps 1-6, in order."""
 import copy
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 
-from trpo.utils import (backtracking_line_search, conjugate_gradient, fisher_vector_product,
-                        flat_grad, flat_params, get_log_prob, get_returns,
-                        make_fisher_vector_product, surrogate_loss)
+from trpo.model import RunningNorm
+from trpo.utils import (backtracking_line_search, conjugate_gradient, discounted_sum, fisher_vector_product,
+                        flat_grad, flat_params, get_gae, get_log_prob, get_returns,
+                        make_fisher_vector_product, normalize, surrogate_loss, update_critic)
 
 
 class Batch(NamedTuple):
     """Whole episodes laid end to end: states (T, state_size), actions (T, action_size),
-    rewards (T,), masks (T,) with mask 0 at the last step of each episode."""
+    rewards (T,), masks (T,) with mask 0 at the last step of each episode (terminated
+    or truncated). For bootstrapping at truncation: terminals (T,) 1 where the episode
+    truly terminated, next_states (T, state_size) the state each step led to."""
     states: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
     masks: torch.Tensor
+    terminals: torch.Tensor = None
+    next_states: torch.Tensor = None
 
 
 class UpdateInfo(NamedTuple):
@@ -27,37 +32,59 @@ class UpdateInfo(NamedTuple):
     skipped: str = ''  # why the policy was left as it was ('' when the step was taken)
 
 
+class UpdateOptions(NamedTuple):
+    """How train_model estimates advantages and fits the critic. The defaults are the slides'."""
+    gae_lambda: Optional[float] = None  # None: normalized Monte-Carlo returns (slides); else GAE(lambda)
+    bootstrap_truncation: bool = False  # with GAE: V(s') continues an episode the time limit cut off
+    normalize_advantages: bool = False  # advantages to mean 0, std 1 over the batch
+    critic_epochs: int = 1  # passes of Adam over the batch per iteration
+    critic_batch_size: int = 0  # minibatch size; 0: the whole batch
+    cg_damping: float = 0.1
+    cg_iters: int = 10
+    fast_fvp: bool = True  # False: the slides' double-backward Fisher-vector product (same numbers, slower)
+
+
 def skipped_update(critic_loss, reason):
     """UpdateInfo of an iteration whose policy update was skipped, leaving the actor as it was."""
-    return UpdateInfo(float(critic_loss.detach()), False, 0.0, 0.0, 0.0, reason)
+    return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason)
 
 
-def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
-                cg_damping=0.1, cg_iters=10, fast_fvp=True):
-    """Update critic (one Adam step) and actor (one trust-region step) on one batch.
+def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions()):
+    """Update critic (Adam) and actor (one trust-region step) on one batch.
 
-    fast_fvp=False uses the slides' Fisher-vector product, which rebuilds the KL
-    graph on every call (same numbers, slower; kept as the reference).
-
-    Guards: a non-finite critic loss (NaN or inf in the rewards) skips both
+    Guards: non-finite returns or values (NaN or inf in the rewards) skip both
     updates; a non-finite policy gradient, a non-finite or non-positive s^T H s,
     or a line search that cannot improve skips the policy update. Then
     UpdateInfo.skipped says why, and no parameter has changed.
     """
     states, actions = batch.states, batch.actions
+    if isinstance(actor.obs_norm, RunningNorm):  # tuned preset: the batch joins the running statistics
+        actor.obs_norm.update(states)
+    rewards = batch.rewards
+    if critic.return_norm is not None:  # tuned preset: rewards / std of the discounted returns seen so far
+        critic.return_norm.update(discounted_sum(rewards, batch.masks, gamma).unsqueeze(-1))
+        rewards = rewards / torch.sqrt(critic.return_norm.var.float() + 1e-8)
+    with torch.no_grad():
+        values = critic(states).squeeze(-1)  # V before the critic's update: the advantages use it
 
-    # step 1: get returns
-    returns = get_returns(batch.rewards, batch.masks, gamma)
-
-    # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2; advantages use V before the step
-    values = critic(states).squeeze(-1)
+    # step 1: get returns (the slides': normalized Monte-Carlo returns; or GAE(lambda) and lambda-returns)
+    if options.gae_lambda is None:
+        returns = get_returns(rewards, batch.masks, gamma)
+        advantages = returns - values
+    else:
+        terminals = batch.terminals if options.bootstrap_truncation else 1.0 - batch.masks
+        with torch.no_grad():
+            next_values = critic(batch.next_states).squeeze(-1)
+        advantages, returns = get_gae(rewards, batch.masks, terminals, values, next_values,
+                                      gamma, options.gae_lambda)
+    if options.normalize_advantages:
+        advantages = normalize(advantages)
     critic_loss = torch.nn.functional.mse_loss(values, returns)
     if not torch.isfinite(critic_loss):
         return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (non-finite rewards or values)')
-    critic_optimizer.zero_grad()
-    critic_loss.backward()
-    critic_optimizer.step()
-    advantages = (returns - values).detach()
+
+    # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2
+    update_critic(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
 
     # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
     with torch.no_grad():
@@ -69,12 +96,12 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl,
         return skipped_update(critic_loss, 'the policy gradient is not finite')
 
     # step 4: get search direction through conjugate gradient, s = H^-1 g
-    if fast_fvp:
-        Hvp = make_fisher_vector_product(actor, states, damping=cg_damping)
+    if options.fast_fvp:
+        Hvp = make_fisher_vector_product(actor, states, damping=options.cg_damping)
     else:
         def Hvp(v):
-            return fisher_vector_product(actor, states, v, damping=cg_damping)
-    search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=cg_iters)
+            return fisher_vector_product(actor, states, v, damping=options.cg_damping)
+    search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=options.cg_iters)
 
     # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)
     sHs = search_dir @ Hvp(search_dir)

@@ -37,13 +37,57 @@ def get_returns(rewards, masks, gamma):
     rewards, masks: (T,) -> (T,), normalized to mean 0 and std 1 over the batch
     as on the slides (std clamped at 1e-8 so a constant batch gives zeros).
     """
-    r, m = rewards.tolist(), masks.tolist()  # plain floats: ~50x faster than indexing tensors
-    returns, running_returns = [0.0] * len(r), 0.0
-    for t in reversed(range(len(r))):
-        running_returns = r[t] + m[t] * gamma * running_returns
-        returns[t] = running_returns
-    returns = torch.tensor(returns, dtype=rewards.dtype)
-    return (returns - returns.mean()) / returns.std().clamp_min(1e-8)
+    return normalize(discounted_sum(rewards, masks, gamma))
+
+
+# step 1 (tuned preset): GAE(lambda) advantages and lambda-returns
+def get_gae(rewards, masks, terminals, values, next_values, gamma, lamda):
+    """Generalized advantage estimation (Schulman et al. 2016):
+
+        delta_t = r_t + gamma * (1 - terminal_t) * V(s_{t+1}) - V(s_t)
+        A_t = delta_t + gamma * lamda * mask_t * A_{t+1}
+
+    mask_t = 0 where an episode ends, terminated or truncated, so the sum restarts
+    there; terminal_t = 1 only where it truly terminated. At a time-limit truncation
+    (mask 0, terminal 0) V(s_{t+1}) stands in for the rewards the limit cut off.
+    All (T,). Returns (A, A + V): advantages, and the lambda-returns the critic fits.
+    """
+    deltas = rewards + gamma * (1.0 - terminals) * next_values - values
+    advantages = discounted_sum(deltas, masks, gamma * lamda)
+    return advantages, advantages + values
+
+
+def discounted_sum(x, masks, factor):
+    """y_t = x_t + factor * mask_t * y_{t+1}, from the end backwards. x, masks: (T,) -> (T,)."""
+    x, m = x.tolist(), masks.tolist()  # plain floats: ~50x faster than indexing tensors
+    y, running = [0.0] * len(x), 0.0
+    for t in reversed(range(len(x))):
+        running = x[t] + m[t] * factor * running
+        y[t] = running
+    return torch.tensor(y, dtype=masks.dtype)
+
+
+def normalize(x):
+    """(x - mean) / std over the batch; std clamped at 1e-8, so a constant x gives zeros, not NaN."""
+    return (x - x.mean()) / x.std().clamp_min(1e-8)
+
+
+# step 2: update critic
+def update_critic(critic, critic_optimizer, states, targets, epochs=1, batch_size=0):
+    """Minimize J(phi) = mean_t (V_phi(s_t) - target_t)^2 with Adam.
+
+    epochs passes over the batch, each in shuffled minibatches of batch_size
+    (0: the whole batch in one step, unshuffled; with epochs=1 that is the slides'
+    single step).
+    """
+    n = len(states)
+    size = batch_size if 0 < batch_size < n else n
+    for _ in range(epochs):
+        for rows in (torch.randperm(n).split(size) if size < n else [slice(None)]):
+            loss = torch.nn.functional.mse_loss(critic(states[rows]).squeeze(-1), targets[rows])
+            critic_optimizer.zero_grad()
+            loss.backward()
+            critic_optimizer.step()
 
 
 # step 3: surrogate loss

@@ -1,0 +1,126 @@
+"""Train several seeds of each preset on one environment; write a table and a learning-curve plot.
+
+    python benchmarks/presets.py --env_name Pendulum-v1 --presets slides tuned \
+        --seeds 1 2 3 4 5 --max_env_steps 150000 --jobs 2 --out results/Pendulum-v1
+
+Each run is `python train.py --preset P --seed S --max_env_steps N --goal_score inf`
+(so it trains to the budget), with its console output in <out>/<preset>_seed<S>/train.log.
+The final policy is then evaluated deterministically (the mean action) on 10 episodes.
+Written into --out: results.json (every run's curve and evaluation), summary.md (the
+table: steps until the 100-episode average first exceeds the goal, and the final
+deterministic return, mean +- std and median over seeds, and every seed), curves.png
+(score/avg100 against environment steps: mean over seeds and min-max band, one line per preset).
+"""
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
+
+import numpy as np  # noqa: E402
+
+import train as train_script  # noqa: E402
+from trpo.checkpoint import load_policy  # noqa: E402
+from trpo.envs import make_env  # noqa: E402
+from trpo.evaluate import run_episodes  # noqa: E402
+from trpo.presets import preset_values  # noqa: E402
+
+
+def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_episodes):
+    """One seed of one preset: returns {'curve': [(steps, avg100)], 'eval': [returns], 'seconds': s}."""
+    folder = os.path.join(out, f'{preset}_seed{seed}')
+    os.makedirs(folder, exist_ok=True)
+    argv = ['--env_name', env_name, '--preset', preset, '--seed', str(seed), '--max_env_steps', str(max_env_steps),
+            '--max_iter_num', str(10 ** 9), '--goal_score', 'inf', '--log_interval', '10',
+            '--save_path', folder, '--logdir', os.path.join(folder, 'logs'), *extra]
+    with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
+        history = train_script.main(argv)
+    actor, _ = load_policy(os.path.join(folder, 'model.pth'))
+    env = make_env(env_name)
+    scores = run_episodes(env, actor, eval_episodes, seed=10_000)  # episodes training never saw
+    env.close()
+    return {'preset': preset, 'seed': seed, 'curve': [(s, a) for s, a, _ in history],
+            'seconds': sum(t for _, _, t in history), 'eval': scores}
+
+
+def steps_to(curve, goal):
+    """Environment steps when the 100-episode average first exceeds goal, or None."""
+    return next((steps for steps, avg in curve if avg > goal), None)
+
+
+def summarize(runs, env_name, max_env_steps, goal):
+    lines = [f'# {env_name}: {max_env_steps:,} environment steps per run', '',
+             f'Steps to goal: environment steps until the 100-episode average first exceeds {goal:g}. '
+             'Final: mean deterministic return of the final policy over its 10 evaluation episodes.', '',
+             '| preset | seeds | steps to goal, median | final return, mean ± std | final, median | '
+             'per seed (steps to goal / final) | minutes per run |', '|---|---|---|---|---|---|---|']
+    for preset in dict.fromkeys(r['preset'] for r in runs):
+        rs = [r for r in runs if r['preset'] == preset]
+        to_goal = [steps_to(r['curve'], goal) for r in rs]
+        finals = [float(np.mean(r['eval'])) for r in rs]
+        reached = sorted(s if s is not None else math.inf for s in to_goal)
+        median_steps = np.median(reached)
+        per_seed = ', '.join(f"{r['seed']}: {'-' if s is None else f'{s:,}'} / {f:.1f}"
+                             for r, s, f in zip(rs, to_goal, finals))
+        lines.append(f"| {preset} | {len(rs)} | {'not reached' if math.isinf(median_steps) else f'{median_steps:,.0f}'}"
+                     f" | {np.mean(finals):.1f} ± {np.std(finals):.1f} | {np.median(finals):.1f} | {per_seed} | "
+                     f"{np.mean([r['seconds'] for r in rs]) / 60:.1f} |")
+    return '\n'.join(lines) + '\n'
+
+
+def plot(runs, env_name, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for preset in dict.fromkeys(r['preset'] for r in runs):
+        curves = [np.array(r['curve']) for r in runs if r['preset'] == preset]
+        grid = np.linspace(max(c[0, 0] for c in curves), min(c[-1, 0] for c in curves), 200)
+        ys = np.array([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+        line, = ax.plot(grid, ys.mean(0), label=f'{preset} (mean of {len(curves)} seeds)')
+        ax.fill_between(grid, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
+    ax.set_xlabel('environment steps')
+    ax.set_ylabel('score/avg100 (mean return of the last 100 episodes)')
+    ax.set_title(f'TRPO on {env_name}: band = min to max over seeds')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--env_name', default='Pendulum-v1')
+    p.add_argument('--presets', nargs='+', default=['slides', 'tuned'], choices=['slides', 'tuned'])
+    p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3, 4, 5])
+    p.add_argument('--max_env_steps', type=int, default=150_000)
+    p.add_argument('--goal', type=float, default=None,
+                   help="score for 'steps to goal'; default: the preset's goal_score for the environment")
+    p.add_argument('--eval_episodes', type=int, default=10)
+    p.add_argument('--jobs', type=int, default=2, help='runs side by side (one core each)')
+    p.add_argument('--out', default=None, help='results folder (default: results/<env_name>)')
+    args, extra = p.parse_known_args()  # anything else goes to train.py
+    out = args.out or os.path.join('results', args.env_name)
+    os.makedirs(out, exist_ok=True)
+    goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
+    jobs = [(args.env_name, preset, seed, args.max_env_steps, out, extra, args.eval_episodes)
+            for preset in args.presets for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(train_and_evaluate, *zip(*jobs)))
+    with open(os.path.join(out, 'results.json'), 'w') as f:
+        json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
+                   'extra_flags': extra, 'runs': runs}, f)
+    summary = summarize(runs, args.env_name, args.max_env_steps, goal)
+    with open(os.path.join(out, 'summary.md'), 'w') as f:
+        f.write(summary)
+    plot(runs, args.env_name, os.path.join(out, 'curves.png'))
+    print(summary)
+    print(f'written to {out}: results.json, summary.md, curves.png')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,162 @@
+"""The tuned preset's pieces, each against an independent reference, and the presets as flags."""
+import numpy as np
+import pytest
+import torch
+
+import train as train_script
+from conftest import explicit_kl_hessian
+from test_sampler import pendulum_step
+from trpo.checkpoint import load_checkpoint, load_policy
+from trpo.envs import make_vector_env
+from trpo.model import Actor, Critic, RunningNorm
+from trpo.sampler import collect_trajectories
+from trpo.utils import get_gae, make_fisher_vector_product, update_critic
+
+
+def gae_by_definition(rewards, ends, terminal, values, next_values, gamma, lam):
+    """A_t = sum_l (gamma lam)^l delta_{t+l} over the rest of t's episode, written as the double sum."""
+    T = len(rewards)
+    delta = [rewards[t] + gamma * (0.0 if terminal[t] else next_values[t]) - values[t] for t in range(T)]
+    adv = []
+    for t in range(T):
+        end = min(e for e in ends if e >= t)
+        adv.append(sum((gamma * lam) ** (k - t) * delta[k] for k in range(t, end + 1)))
+    return np.array(adv)
+
+
+def test_gae_is_the_discounted_sum_of_td_errors_and_bootstraps_only_at_truncation():
+    g = torch.Generator().manual_seed(0)
+    T = 9
+    rewards, values, next_values = (torch.randn(T, generator=g, dtype=torch.float64) for _ in range(3))
+    masks = torch.ones(T, dtype=torch.float64)
+    masks[[3, 8]] = 0  # episode 1 ends at 3 (truncated by the time limit), episode 2 at 8 (terminated)
+    terminals = torch.zeros(T, dtype=torch.float64)
+    terminals[8] = 1
+    adv, lam_returns = get_gae(rewards, masks, terminals, values, next_values, 0.9, 0.8)
+    ref = gae_by_definition(rewards.tolist(), [3, 8], terminals.tolist(), values.tolist(), next_values.tolist(), 0.9, 0.8)
+    np.testing.assert_allclose(adv.numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose(lam_returns.numpy(), ref + values.numpy(), rtol=1e-12)
+    # lambda = 1, ends terminal, and V(s_{t+1}) the next row's V: A + V is the plain discounted return
+    chained = torch.cat([values[1:], values[:1]])
+    adv1, ret1 = get_gae(rewards, masks, 1 - masks, values, chained, 0.9, 1.0)
+    assert ret1[8].item() == pytest.approx(rewards[8].item())
+    assert ret1[7].item() == pytest.approx(rewards[7].item() + 0.9 * rewards[8].item())
+
+
+def test_running_norm_matches_numpy_over_all_batches_seen():
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (5, 50, 1)]
+    norm = RunningNorm(4)
+    for b in batches:
+        norm.update(torch.as_tensor(b))
+    everything = np.concatenate(batches)
+    np.testing.assert_allclose(norm.mean.numpy(), everything.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(norm.var.numpy(), everything.var(0), rtol=1e-12)
+    x = torch.as_tensor(everything[:3], dtype=torch.float32)
+    expected = (everything[:3] - everything.mean(0)) / np.sqrt(everything.var(0) + 1e-8)
+    np.testing.assert_allclose(norm(x).numpy(), expected, rtol=1e-5)
+    assert norm(torch.full((1, 4), 1e6)).max().item() == 10.0  # clipped
+
+
+def test_learned_std_actor_with_normalized_obs_has_the_exact_fisher_product(states):
+    torch.manual_seed(0)
+    actor = Actor(2, 2, hidden_size=3, learn_std=True, log_std_init=-0.5, normalize_obs=True).double()
+    actor.obs_norm.update(3 * states + 1)
+    assert actor.log_std.requires_grad and len(list(actor.parameters())) == 7
+    H = explicit_kl_hessian(actor, states)
+    p = torch.randn(H.shape[0], dtype=torch.float64)
+    torch.testing.assert_close(make_fisher_vector_product(actor, states, damping=0.1)(p), H @ p + 0.1 * p)
+
+
+def test_critic_epochs_take_one_adam_step_per_minibatch_and_fit_better():
+    torch.manual_seed(0)
+    states = torch.randn(200, 3)
+    targets = states.sum(1)  # learnable
+    losses = {}
+    for epochs, size, steps in ((1, 0, 1), (20, 64, 20 * 4)):  # 200 rows = 4 minibatches of 64, 64, 64, 8
+        torch.manual_seed(1)
+        critic = Critic(3)
+        opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+        update_critic(critic, opt, states, targets, epochs, size)
+        assert int(opt.state[critic.fc1.weight]["step"]) == steps
+        losses[epochs] = torch.nn.functional.mse_loss(critic(states).squeeze(-1), targets).item()
+    assert losses[20] < 0.9 * losses[1]
+
+
+def test_the_batch_keeps_the_state_a_truncated_episode_reached():
+    torch.manual_seed(0)
+    envs = make_vector_env("Pendulum-v1", 2)
+    batch = collect_trajectories(envs, Actor(3, 1), 400, seed=0).batch
+    envs.close()
+    assert batch.terminals.sum() == 0  # Pendulum never terminates, it is only truncated
+    ends = np.flatnonzero(batch.masks.numpy() == 0)
+    assert len(ends) == 2
+    for t in [0, 57, *ends]:  # next_states is where the dynamics lead, also at the time limit
+        expected, _ = pendulum_step(batch.states[t].numpy(), np.clip(batch.actions[t].numpy(), -2, 2))
+        np.testing.assert_allclose(batch.next_states[t].numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_hopper_falls_are_terminal_and_time_limits_are_not():
+    torch.manual_seed(0)
+    envs = make_vector_env("Hopper-v5", 2)
+    batch = collect_trajectories(envs, Actor(11, 3), 100, seed=0).batch
+    envs.close()
+    ends = np.flatnonzero(batch.masks.numpy() == 0)
+    assert len(ends) >= 2 and (batch.terminals.numpy()[ends] == 1).all()  # a random policy falls quickly
+    assert batch.terminals.sum() == len(ends)
+
+
+def resolved(*argv):
+    args, _ = train_script.parse_args(list(argv))
+    from trpo.presets import apply_preset
+    apply_preset(args, args.env_name)
+    return args
+
+
+def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
+    args = resolved()
+    assert (args.gamma, args.total_sample_size, args.max_kl, args.critic_lr, args.goal_score, args.hidden_size) == \
+        (0.99, 2048, 0.01, 1e-3, -300, 64)
+    assert (args.gae_lambda, args.bootstrap_truncation, args.learn_std, args.log_std_init, args.normalize_obs,
+            args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size) == \
+        ('off', False, False, 0.0, False, False, False, 1, 0)
+    tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
+    assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
+    hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
+    assert (hopper.gamma, hopper.total_sample_size, hopper.goal_score) == (0.99, 2048, 3800)
+
+
+def test_default_training_is_unchanged_by_the_presets(tmp_path):
+    """The first three 100-episode averages of `python train.py`, as printed before presets existed."""
+    history = train_script.main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"),
+                                 "--logdir", str(tmp_path / "l")])
+    assert [round(avg, 2) for _, avg, _ in history] == [-1571.17, -1555.39, -1477.62]
+
+
+def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_path):
+    train_script.main(["--preset", "tuned", "--max_env_steps", "3000", "--save_path", str(tmp_path / "m"),
+                       "--logdir", str(tmp_path / "l")])
+    actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
+    ckpt = load_checkpoint(str(tmp_path / "m" / "checkpoint.pth"))
+    assert info["actor_options"] == {"learn_std": True, "log_std_init": -0.5, "normalize_obs": True}
+    assert ckpt["total_steps"] == 3600 and actor.obs_norm.count.item() == 3600  # 3 batches of 6 x 200
+    assert torch.equal(actor.obs_norm.mean, ckpt["actor"]["obs_norm.mean"])
+    assert actor.log_std.item() != -0.5  # it was learned
+    assert ckpt["critic"]["return_norm.count"].item() == 3600
+
+
+def test_tuned_resume_is_bit_for_bit_too(tmp_path):
+    common = ["--preset", "tuned"]
+    train_script.main([*common, "--max_iter_num", "4", "--save_path", str(tmp_path / "a"), "--logdir", str(tmp_path / "l")])
+    train_script.main([*common, "--max_iter_num", "2", "--save_path", str(tmp_path / "b"), "--logdir", str(tmp_path / "l")])
+    train_script.main(["--load_model", str(tmp_path / "b" / "checkpoint.pth"), "--max_iter_num", "4"])
+    a, b = (load_checkpoint(str(tmp_path / x / "checkpoint.pth")) for x in "ab")
+    for part in ("actor", "critic"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
+
+
+def test_tuned_training_learns_pendulum_in_30000_steps(tmp_path):
+    history = train_script.main(["--preset", "tuned", "--max_env_steps", "30000", "--seed", "1",
+                                 "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
+    first, last = history[0][1], history[-1][1]
+    assert last > first + 500, (first, last)
