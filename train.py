@@ -161,6 +161,9 @@ def check_resume(args, env_name, checkpoint):
     if checkpoint['iteration'] >= args.max_iter_num:
         raise UserError(f"checkpoint '{args.load_model}' has done {checkpoint['iteration']} iterations, "
                         f"--max_iter_num is {args.max_iter_num} (it counts them all); pass a larger one")
+    if args.max_env_steps is not None and checkpoint['total_steps'] >= args.max_env_steps:
+        raise UserError(f"checkpoint '{args.load_model}' has done {checkpoint['total_steps']} environment steps, "
+                        f"--max_env_steps is {args.max_env_steps}; pass a larger one")
     recent = checkpoint['recent_rewards']
     if recent and np.mean(recent) > args.goal_score:
         raise UserError(f"checkpoint '{args.load_model}' already reached --goal_score {args.goal_score} "

@@ -112,6 +112,7 @@ def test_resume_refuses_flags_that_do_not_fit_the_checkpoint(tmp_path):
              (["--hidden_size", "32"], ["--hidden_size", "64"]),
              (["--num_envs", "3"], ["--num_envs", "11"]),
              (["--max_iter_num", "2"], ["done 2 iterations", "--max_iter_num"]),
+             (["--max_env_steps", "4400"], ["done 4400 environment steps", "--max_env_steps"]),
              (["--goal_score", "-100000"], ["already reached", "--goal_score"])]
     for extra, words in cases:
         code, out, err = run("train.py", "--load_model", path, "--max_iter_num", "5", *extra)
