@@ -58,7 +58,7 @@ def build_parser():
                    help='tensorboardX logs directory (one subfolder per run)')
     # added
     p.add_argument('--seed', type=int, default=500, help='seed of torch and of the environments (the slides use 500)')
-    p.add_argument('--num_envs', type=num_envs_flag, default='auto',
+    p.add_argument('--num_envs', type=word_or('auto', int, 'a positive integer'), default='auto',
                    help='environments sampled side by side; auto: one episode each per batch, '
                         'ceil(total_sample_size / episode limit), at most 16 (Pendulum: 11)')
     p.add_argument('--vector_mode', choices=['sync', 'async'], default='sync',
@@ -70,7 +70,7 @@ def build_parser():
     # the preset, and each of its switches (None: the preset's value)
     p.add_argument('--preset', choices=['slides', 'tuned'], default='slides',
                    help="slides: the slides' algorithm; tuned: all of the switches below on (see README, Presets)")
-    p.add_argument('--gae_lambda', type=gae_lambda_flag, default=None,
+    p.add_argument('--gae_lambda', type=word_or('off', float, 'a number in [0, 1]'), default=None,
                    help="GAE(lambda) advantages in [0, 1], the critic fitting lambda-returns; 'off': the slides' "
                         "normalized Monte-Carlo returns; preset: off (tuned: 0.95)")
     p.add_argument('--bootstrap_truncation', action=argparse.BooleanOptionalAction, default=None,
@@ -94,14 +94,16 @@ def build_parser():
     return p
 
 
-def gae_lambda_flag(text):
-    """'off' or a float."""
-    if text == 'off':
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'off' or a number in [0, 1], got '{text}'") from None
+def word_or(word, convert, expected):
+    """An argparse type: the literal word, or convert(text)."""
+    def parse(text):
+        if text == word:
+            return text
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected '{word}' or {expected}, got '{text}'") from None
+    return parse
 
 
 def parse_args(argv=None):
@@ -114,16 +116,6 @@ def parse_args(argv=None):
         parser.set_defaults(**{k: v for k, v in checkpoint['flags'].items() if k != 'load_model'})
         args = parser.parse_args(argv)
     return args, checkpoint
-
-
-def num_envs_flag(text):
-    """'auto' or a positive integer."""
-    if text == 'auto':
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got '{text}'") from None
 
 
 def check_args(args):

@@ -10,7 +10,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train as train_script
-from test_scripts import ROOT, Evil, EVIL_MARK, assert_one_line_error, run
+from test_scripts import ROOT, assert_one_line_error, run
 from trpo import checkpoint as checkpoint_module
 from trpo.checkpoint import load_checkpoint, safe_load
 from trpo.errors import UserError
@@ -135,13 +135,3 @@ def test_damaged_or_foreign_checkpoints_are_one_line_errors(tmp_path):
         code, out, err = run("train.py", "--load_model", str(path), "--save_path", str(tmp_path / "b"),
                              "--logdir", str(tmp_path / "l"))
         assert_one_line_error(code, err, str(path), word)
-
-
-def test_a_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path):
-    if os.path.exists(EVIL_MARK):
-        os.remove(EVIL_MARK)
-    path = tmp_path / "checkpoint.pth"
-    torch.save({"format": "trpo-checkpoint/1", "flags": Evil()}, str(path))
-    code, out, err = run("train.py", "--load_model", str(path))
-    assert_one_line_error(code, err, str(path))
-    assert not os.path.exists(EVIL_MARK)

@@ -183,11 +183,12 @@ class Evil:
 EVIL_MARK = "/tmp/trpo_evil_pickle_ran"
 
 
-def test_a_model_file_that_runs_code_when_unpickled_is_refused(tmp_path):
+@pytest.mark.parametrize("script, fmt", [("test.py", "trpo-policy/1"), ("train.py", "trpo-checkpoint/1")])
+def test_a_model_or_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path, script, fmt):
     if os.path.exists(EVIL_MARK):
         os.remove(EVIL_MARK)
     path = tmp_path / "evil.pth"
-    torch.save({"format": "trpo-policy/1", "payload": Evil()}, str(path))
-    code, out, err = run("test.py", "--load_model", str(path))
+    torch.save({"format": fmt, "payload": Evil()}, str(path))
+    code, out, err = run(script, "--load_model", str(path))
     assert_one_line_error(code, err, str(path))
     assert not os.path.exists(EVIL_MARK)
