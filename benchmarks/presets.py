@@ -4,7 +4,9 @@
         --seeds 1 2 3 4 5 --max_env_steps 150000 --jobs 2 --out results/Pendulum-v1
 
 Each run is `python train.py --preset P --seed S --max_env_steps N --goal_score inf`
-(so it trains to the budget), with its console output in <out>/<preset>_seed<S>/train.log.
+(so it trains to the budget), with its console output in <out>/<preset>_seed<S>/train.log
+and its result in run.json there; a run with a run.json of the same settings is reused,
+not trained again. Flags this script does not know go to train.py.
 The final policy is then evaluated deterministically (the mean action) on 10 episodes.
 Written into --out: results.json (every run's curve and evaluation), summary.md (the
 table: steps until the 100-episode average first exceeds the goal, and the final
@@ -25,26 +27,46 @@ import numpy as np  # noqa: E402
 
 import train as train_script  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
-from trpo.envs import make_env  # noqa: E402
+from trpo.envs import make_env, resolve_env_name  # noqa: E402
 from trpo.evaluate import run_episodes  # noqa: E402
-from trpo.presets import preset_values  # noqa: E402
+from trpo.presets import apply_preset, preset_values  # noqa: E402
+
+
+def settings(argv):
+    """What train.py resolves argv to, without the flags that cannot change the result."""
+    args, _ = train_script.parse_args(argv)
+    apply_preset(args, resolve_env_name(args.env_name))
+    return {k: v for k, v in vars(args).items() if k not in ('save_path', 'logdir', 'log_interval', 'threads')}
 
 
 def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_episodes):
-    """One seed of one preset: returns {'curve': [(steps, avg100)], 'eval': [returns], 'seconds': s}."""
+    """One seed of one preset: returns {'curve': [(steps, avg100)], 'eval': [returns], 'seconds': s}.
+
+    A run whose folder already holds run.json with the same settings is not trained again,
+    so seeds can be added to a results folder one invocation at a time.
+    """
     folder = os.path.join(out, f'{preset}_seed{seed}')
     os.makedirs(folder, exist_ok=True)
     argv = ['--env_name', env_name, '--preset', preset, '--seed', str(seed), '--max_env_steps', str(max_env_steps),
             '--max_iter_num', str(10 ** 9), '--goal_score', 'inf', '--log_interval', '10',
             '--save_path', folder, '--logdir', os.path.join(folder, 'logs'), *extra]
+    record = os.path.join(folder, 'run.json')
+    if os.path.exists(record):
+        with open(record) as f:
+            run = json.load(f)
+        if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes:
+            return run
     with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
         history = train_script.main(argv)
     actor, _ = load_policy(os.path.join(folder, 'model.pth'))
     env = make_env(env_name)
     scores = run_episodes(env, actor, eval_episodes, seed=10_000)  # episodes training never saw
     env.close()
-    return {'preset': preset, 'seed': seed, 'curve': [(s, a) for s, a, _ in history],
-            'seconds': sum(t for _, _, t in history), 'eval': scores}
+    run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'curve': [(s, a) for s, a, _ in history],
+           'seconds': sum(t for _, _, t in history), 'eval': scores}
+    with open(record, 'w') as f:
+        json.dump(run, f)
+    return run
 
 
 def steps_to(curve, goal):
