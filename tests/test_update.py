@@ -7,7 +7,7 @@ from torch.distributions import Normal, kl_divergence as torch_kl
 
 from conftest import explicit_kl_hessian
 from trpo.model import Actor, Critic
-from trpo.update import Batch, train_model
+from trpo.update import Batch, UpdateOptions, train_model
 from trpo.utils import (backtracking_line_search, flat_grad, flat_params, get_log_prob,
                         surrogate_loss, update_model)
 
@@ -93,7 +93,8 @@ def make_batch(seed=0, T=256, state_size=3, action_size=1):
     torch.manual_seed(seed)
     masks = torch.ones(T)
     masks[T // 2 - 1] = masks[T - 1] = 0  # two episodes
-    return Batch(torch.randn(T, state_size), torch.randn(T, action_size), torch.randn(T), masks)
+    return Batch(torch.randn(T, state_size), torch.randn(T, action_size), torch.randn(T), masks,
+                 terminals=torch.zeros(T), next_states=torch.randn(T, state_size))
 
 
 def test_one_update_changes_the_policy_within_the_trust_region():
@@ -129,7 +130,22 @@ def test_a_nan_reward_skips_both_updates():
     batch = make_batch()
     batch.rewards[5] = float("nan")
     info, critic_moved = update_leaving_the_policy_alone(batch)
-    assert "critic loss is nan" in info.skipped and not critic_moved
+    assert "non-finite reward" in info.skipped and not critic_moved
+
+
+def test_a_nan_state_leaves_the_tuned_running_statistics_alone():
+    torch.manual_seed(0)
+    actor = Actor(3, 1, learn_std=True, normalize_obs=True)
+    critic = Critic(3, obs_norm=actor.obs_norm, scale_rewards=True)
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+    train_model(actor, critic, opt, make_batch(), 0.99, 0.01, UpdateOptions(gae_lambda=0.95))
+    before = copy.deepcopy((actor.state_dict(), critic.state_dict()))
+    batch = make_batch(seed=1)
+    batch.states[7, 0] = float("nan")
+    info = train_model(actor, critic, opt, batch, 0.99, 0.01, UpdateOptions(gae_lambda=0.95))
+    assert "non-finite reward or state" in info.skipped
+    for saved, now in zip(before, (actor.state_dict(), critic.state_dict())):
+        assert all(torch.equal(saved[k], now[k]) for k in saved)  # weights and running statistics
 
 
 def test_a_nan_in_the_policy_gradient_skips_the_policy_update():

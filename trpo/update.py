@@ -52,12 +52,14 @@ def skipped_update(critic_loss, reason):
 def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions()):
     """Update critic (Adam) and actor (one trust-region step) on one batch.
 
-    Guards: non-finite returns or values (NaN or inf in the rewards) skip both
-    updates; a non-finite policy gradient, a non-finite or non-positive s^T H s,
+    Guards: a non-finite reward or state, or a non-finite critic loss, skips
+    both updates (and leaves the running statistics alone); a non-finite policy gradient, a non-finite or non-positive s^T H s,
     or a line search that cannot improve skips the policy update. Then
     UpdateInfo.skipped says why, and no parameter has changed.
     """
     states, actions = batch.states, batch.actions
+    if not (torch.isfinite(batch.rewards).all() and torch.isfinite(states).all()):  # before any statistic sees them
+        return skipped_update(float('nan'), 'the batch holds a non-finite reward or state')
     if isinstance(actor.obs_norm, RunningNorm):  # tuned preset: the batch joins the running statistics
         actor.obs_norm.update(states)
     rewards = batch.rewards
@@ -81,7 +83,7 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
         advantages = normalize(advantages)
     critic_loss = torch.nn.functional.mse_loss(values, returns)
     if not torch.isfinite(critic_loss):
-        return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (non-finite rewards or values)')
+        return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)')
 
     # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2
     update_critic(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
