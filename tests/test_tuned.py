@@ -123,7 +123,11 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
     tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
-    assert (hopper.gamma, hopper.total_sample_size, hopper.goal_score) == (0.99, 2048, 3800)
+    assert (hopper.gamma, hopper.total_sample_size, hopper.max_kl, hopper.log_std_init, hopper.goal_score) == \
+        (0.99, 1024, 0.02, 0.0, 3800)
+    walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # no per-env values, no reward_threshold
+    assert (walker.gamma, walker.total_sample_size, walker.max_kl, walker.log_std_init, walker.goal_score) == \
+        (0.99, 2048, 0.01, -0.5, float("inf"))
 
 
 def test_default_training_is_unchanged_by_the_presets(tmp_path):
