@@ -133,6 +133,17 @@ def test_a_nan_reward_skips_both_updates():
     assert "non-finite reward" in info.skipped and not critic_moved
 
 
+def test_a_diverged_critic_skips_both_updates():
+    torch.manual_seed(0)
+    actor, critic = Actor(3, 1), Critic(3)
+    torch.nn.init.constant_(critic.fc3.bias, float("inf"))
+    opt = torch.optim.Adam(critic.parameters(), lr=1e-3)
+    before = flat_params(actor)
+    info = train_model(actor, critic, opt, make_batch(), gamma=0.99, max_kl=0.01)
+    assert "critic diverged" in info.skipped and not opt.state  # Adam never stepped
+    assert torch.equal(flat_params(actor), before)
+
+
 def test_a_nan_state_leaves_the_tuned_running_statistics_alone():
     torch.manual_seed(0)
     actor = Actor(3, 1, learn_std=True, normalize_obs=True)
