@@ -118,13 +118,15 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
     assert (args.gamma, args.total_sample_size, args.max_kl, args.critic_lr, args.goal_score, args.hidden_size) == \
         (0.99, 2048, 0.01, 1e-3, -300, 64)
     assert (args.gae_lambda, args.bootstrap_truncation, args.learn_std, args.log_std_init, args.normalize_obs,
-            args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size) == \
-        ('off', False, False, 0.0, False, False, False, 1, 0)
+            args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size,
+            args.ortho_init) == ('off', False, False, 0.0, False, False, False, 1, 0, False)
     tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
     assert (hopper.gamma, hopper.total_sample_size, hopper.max_kl, hopper.log_std_init, hopper.goal_score) == \
         (0.99, 1024, 0.02, 0.0, 3800)
+    cheetah = resolved("--preset", "tuned", "--env_name", "HalfCheetah-v5")
+    assert (cheetah.total_sample_size, cheetah.ortho_init, hopper.ortho_init, tuned.ortho_init) == (1000, True, False, False)
     walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # no per-env values, no reward_threshold
     assert (walker.gamma, walker.total_sample_size, walker.max_kl, walker.log_std_init, walker.goal_score) == \
         (0.99, 2048, 0.01, -0.5, float("inf"))
@@ -164,3 +166,18 @@ def test_tuned_training_learns_pendulum_in_30000_steps(tmp_path):
                                  "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
     first, last = history[0][1], history[-1][1]
     assert last > first + 500, (first, last)
+
+
+def test_orthogonal_init_gives_orthogonal_layers_and_a_near_zero_first_policy_mean():
+    torch.manual_seed(0)
+    actor, critic = Actor(17, 6, 64, ortho_init=True), Critic(17, 64, ortho_init=True)
+    eye = torch.eye(64)
+    torch.testing.assert_close(actor.fc2.weight @ actor.fc2.weight.T, 2 * eye, atol=1e-5, rtol=0)
+    torch.testing.assert_close(critic.fc2.weight @ critic.fc2.weight.T, 2 * eye, atol=1e-5, rtol=0)
+    torch.testing.assert_close(actor.fc1.weight.T @ actor.fc1.weight, 2 * torch.eye(17), atol=1e-5, rtol=0)
+    w = actor.fc3.weight  # 6 orthogonal rows of norm sqrt(2) * 0.01
+    torch.testing.assert_close(w @ w.T, 2e-4 * torch.eye(6), atol=1e-9, rtol=0)
+    assert abs(critic.fc3.weight.norm().item() - 1.0) < 1e-6
+    assert all((layer.bias == 0).all() for layer in (actor.fc1, actor.fc2, actor.fc3, critic.fc1, critic.fc3))
+    mu, _ = actor(torch.randn(100, 17))
+    assert mu.abs().max() < 0.1

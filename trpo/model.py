@@ -34,6 +34,15 @@ class RunningNorm(nn.Module):
         return z.clamp(-self.clip, self.clip)
 
 
+@torch.no_grad()
+def orthogonal_init(*layers, gain=2 ** 0.5):
+    """Orthogonal weights (scaled by gain) and zero biases, as in the tuned preset of
+    Stable-Baselines3 and Tianshou (see Andrychowicz et al. 2021, 'What matters in on-policy RL')."""
+    for layer in layers:
+        nn.init.orthogonal_(layer.weight, gain=gain)
+        nn.init.zeros_(layer.bias)
+
+
 class Actor(nn.Module):
     """Gaussian policy pi_theta(a|s) = N(mu_theta(s), std^2).
 
@@ -44,12 +53,15 @@ class Actor(nn.Module):
     """
 
     def __init__(self, state_size, action_size, hidden_size=64, learn_std=False, log_std_init=0.0,
-                 normalize_obs=False):
+                 normalize_obs=False, ortho_init=False):
         super().__init__()
         self.obs_norm = RunningNorm(state_size) if normalize_obs else nn.Identity()
         self.fc1 = nn.Linear(state_size, hidden_size)
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.fc3 = nn.Linear(hidden_size, action_size)
+        if ortho_init:  # the mean layer 100x smaller still: every first policy is near mean 0, whatever the state
+            orthogonal_init(self.fc1, self.fc2, self.fc3)
+            self.fc3.weight.data.mul_(0.01)
         log_std = torch.full((action_size,), float(log_std_init))
         if learn_std:
             self.log_std = nn.Parameter(log_std)
@@ -73,13 +85,16 @@ class Critic(nn.Module):
     seen so far: the critic then learns the values of rewards / std(return) (tuned preset).
     """
 
-    def __init__(self, state_size, hidden_size=64, obs_norm=None, scale_rewards=False):
+    def __init__(self, state_size, hidden_size=64, obs_norm=None, scale_rewards=False, ortho_init=False):
         super().__init__()
         self.obs_norm = obs_norm if obs_norm is not None else nn.Identity()
         self.return_norm = RunningNorm(1) if scale_rewards else None
         self.fc1 = nn.Linear(state_size, hidden_size)
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.fc3 = nn.Linear(hidden_size, 1)
+        if ortho_init:
+            orthogonal_init(self.fc1, self.fc2)
+            orthogonal_init(self.fc3, gain=1.0)
 
     def forward(self, x):
         """x: (T, state_size) -> value: (T, 1)."""
