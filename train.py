@@ -40,7 +40,7 @@ def build_parser():
     p.add_argument('--render', action='store_true', default=False,
                    help='show the environment in a window while training (uses 1 environment)')
     p.add_argument('--gamma', type=float, default=None,
-                   help='discount gamma in (0, 1]; preset: 0.99 (tuned on Pendulum: 0.9)')
+                   help='discount gamma in (0, 1]; preset: 0.99 (tuned on Pendulum: 0.95)')
     p.add_argument('--hidden_size', type=int, default=64, help='units in each of the 2 hidden layers')
     p.add_argument('--critic_lr', type=float, default=None, help='Adam learning rate of the critic; preset: 1e-3')
     p.add_argument('--max_kl', type=float, default=None,
