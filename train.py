@@ -94,6 +94,10 @@ def build_parser():
                    help='passes of Adam over each batch for the critic; preset: 1 (tuned: 20)')
     p.add_argument('--critic_batch_size', type=int, default=None,
                    help='critic minibatch size, 0 for the whole batch; preset: 0 (tuned: 64)')
+    p.add_argument('--cg_iters', type=int, default=None,
+                   help='conjugate-gradient iterations for the search direction H^-1 g; preset: 10')
+    p.add_argument('--cg_damping', type=float, default=None,
+                   help='damping c in (H + c I) s = g, for a well-conditioned solve; preset: 0.1')
     return p
 
 
@@ -124,7 +128,7 @@ def parse_args(argv=None):
 def check_args(args):
     """Reject values the algorithm cannot use, before anything is built."""
     positive = ['max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'max_iter_num',
-                'threads', 'critic_epochs'] + (['max_env_steps'] if args.max_env_steps is not None else [])
+                'threads', 'critic_epochs', 'cg_iters'] + (['max_env_steps'] if args.max_env_steps is not None else [])
     for name in positive:
         if not getattr(args, name) > 0:
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
@@ -135,6 +139,8 @@ def check_args(args):
     if args.bootstrap_truncation and args.gae_lambda == 'off':
         raise UserError("--bootstrap_truncation needs a critic in the advantages: pass --gae_lambda "
                         "(1.0 gives Monte-Carlo returns with bootstrapping)")
+    if not (math.isfinite(args.cg_damping) and args.cg_damping >= 0):
+        raise UserError(f"--cg_damping must be a finite number >= 0, got {args.cg_damping}")
     if not math.isfinite(args.log_std_init):
         raise UserError(f"--log_std_init must be a finite number, got {args.log_std_init}")
     if args.num_envs != 'auto' and args.num_envs < 1:
@@ -212,7 +218,8 @@ def update_options(args):
     return UpdateOptions(gae_lambda=None if args.gae_lambda == 'off' else args.gae_lambda,
                          bootstrap_truncation=args.bootstrap_truncation,
                          normalize_advantages=args.normalize_advantages,
-                         critic_epochs=args.critic_epochs, critic_batch_size=args.critic_batch_size)
+                         critic_epochs=args.critic_epochs, critic_batch_size=args.critic_batch_size,
+                         cg_iters=args.cg_iters, cg_damping=args.cg_damping)
 
 
 def start_run(args, env_name, state_size, action_size, checkpoint):

@@ -148,6 +148,8 @@ def test_render_opens_a_real_window_under_xvfb():
     (["--critic_batch_size", "-64"], ["--critic_batch_size"]),
     (["--max_env_steps", "0"], ["--max_env_steps", "positive"]),
     (["--log_std_init", "nan"], ["--log_std_init", "finite"]),
+    (["--cg_iters", "0"], ["--cg_iters", "positive"]),
+    (["--cg_damping", "-0.1"], ["--cg_damping", ">= 0"]),
     (["--preset", "tuned", "--load_model", SHIPPED], ["--load_model", "--preset"]),
 ])
 def test_train_bad_input_is_one_line_error(tmp_path, args, words):

@@ -8,7 +8,7 @@ from torch.distributions import Normal, kl_divergence as torch_kl
 from conftest import explicit_kl_hessian
 from trpo.model import Actor, Critic
 from trpo.update import Batch, UpdateOptions, train_model
-from trpo.utils import (backtracking_line_search, flat_grad, flat_params, get_log_prob,
+from trpo.utils import (backtracking_line_search, flat_grad, flat_params, get_log_prob, get_returns,
                         surrogate_loss, update_model)
 
 
@@ -179,3 +179,36 @@ def test_a_line_search_that_cannot_improve_skips_the_policy_update():
     """A trust region of 1e-20 moves float32 weights by less than their rounding: no step improves."""
     info, critic_moved = update_leaving_the_policy_alone(make_batch(), max_kl=1e-20)
     assert "line search" in info.skipped and critic_moved
+
+
+def test_cg_iters_and_cg_damping_reach_the_search_direction(tiny_actor, states):
+    """The step train_model takes is parallel to (H + c I)^-1 g solved exactly (explicit Hessian,
+    torch.linalg.solve) for the damping c it is given; one CG iteration gives g itself."""
+    T = len(states)
+    torch.manual_seed(3)
+    masks = torch.ones(T, dtype=torch.float64)
+    masks[T // 2 - 1] = masks[-1] = 0
+    batch = Batch(states, torch.randn(T, 2, dtype=torch.float64), torch.randn(T, dtype=torch.float64), masks)
+    critic = Critic(2, hidden_size=3).double()
+    torch.nn.init.zeros_(critic.fc3.weight)
+    torch.nn.init.zeros_(critic.fc3.bias)  # V = 0 before the update: advantages = the normalized returns
+    advantages = get_returns(batch.rewards, masks, 0.99)
+    logp = Normal(*tiny_actor(states)).log_prob(batch.actions).sum(-1)
+    g = flat_grad(torch.autograd.grad((advantages * logp).mean(), tiny_actor.parameters()))  # grad of the surrogate at theta_old
+    H = explicit_kl_hessian(tiny_actor, states)
+
+    def step(cg_iters, cg_damping):
+        actor, c = copy.deepcopy(tiny_actor), copy.deepcopy(critic)
+        info = train_model(actor, c, torch.optim.Adam(c.parameters(), lr=1e-3), batch, 0.99, 0.01,
+                           UpdateOptions(cg_iters=cg_iters, cg_damping=cg_damping))
+        assert info.accepted and mean_kl(tiny_actor, actor, states) <= 0.01
+        return flat_params(actor) - flat_params(tiny_actor)
+
+    def cosine(a, b):
+        return (a @ b / (a.norm() * b.norm())).item()
+
+    exact = {c: torch.linalg.solve(H + c * torch.eye(len(g), dtype=torch.float64), g) for c in (0.1, 0.5)}
+    assert cosine(step(200, 0.5), exact[0.5]) > 1 - 1e-6
+    assert cosine(step(200, 0.1), exact[0.1]) > 1 - 1e-6
+    assert cosine(exact[0.1], exact[0.5]) < 0.999  # the damping makes a difference this test can see
+    assert cosine(step(1, 0.1), g) > 1 - 1e-12
