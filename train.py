@@ -200,8 +200,9 @@ def log_episodes(writer, rollout, progress):
         writer.add_scalar('score/episode', score, int(steps))
 
 
-def log_update(writer, info, avg100, steps_per_second, total_steps):
+def log_update(writer, info, avg100, policy_std, steps_per_second, total_steps):
     for tag, value in (('score/avg100', avg100), ('loss/critic', info.critic_loss), ('trpo/kl', info.kl),
+                       ('policy/std', policy_std),
                        ('trpo/step_fraction', info.step_fraction),
                        ('trpo/surrogate_improvement', info.surrogate_improvement),
                        ('trpo/skipped', float(bool(info.skipped))),
@@ -267,7 +268,8 @@ def run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
     log_episodes(writer, rollout, progress)
     progress.total_steps += len(rollout.batch.rewards)
     avg100 = float(np.mean(progress.recent_rewards))
-    log_update(writer, info, avg100, len(rollout.batch.rewards) / seconds, progress.total_steps)
+    policy_std = actor.log_std.exp().mean().item()  # mean over action dimensions, after the update
+    log_update(writer, info, avg100, policy_std, len(rollout.batch.rewards) / seconds, progress.total_steps)
     if info.skipped:
         print(f'warning: iteration {progress.iteration}: policy update skipped: {info.skipped}', file=sys.stderr)
     if progress.iteration % args.log_interval == 0:

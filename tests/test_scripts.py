@@ -45,10 +45,11 @@ def test_smoke_train_writes_model_and_one_log_folder_per_run(tmp_path):
     ea = EventAccumulator(str(tmp_path / "logs" / runs[0])).Reload()
     scalars = set(ea.Tags()["scalars"])
     assert {"log/score", "score/episode", "score/avg100", "loss/critic", "trpo/kl", "trpo/step_fraction",
-            "trpo/surrogate_improvement", "trpo/skipped", "time/steps_per_second"} <= scalars
+            "trpo/surrogate_improvement", "trpo/skipped", "policy/std", "time/steps_per_second"} <= scalars
     assert [e.step for e in ea.Scalars("log/score")] == list(range(1, 23))  # every episode, x = episode
     assert [e.step for e in ea.Scalars("score/avg100")] == [2200, 4400]  # x = environment steps
     assert [h[0] for h in history] == [2200, 4400]
+    assert [e.value for e in ea.Scalars("policy/std")] == [1.0, 1.0]  # the slides' fixed std, exp(0)
     actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
     assert (info["env_name"], info["state_size"], info["action_size"]) == ("Pendulum-v1", 3, 1)
 

@@ -1,7 +1,10 @@
 """The tuned preset's pieces, each against an independent reference, and the presets as flags."""
+import os
+
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train as train_script
 from conftest import explicit_kl_hessian
@@ -119,7 +122,8 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
         (0.99, 2048, 0.01, 1e-3, -300, 64)
     assert (args.gae_lambda, args.bootstrap_truncation, args.learn_std, args.log_std_init, args.normalize_obs,
             args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size,
-            args.ortho_init) == ('off', False, False, 0.0, False, False, False, 1, 0, False)
+            args.ortho_init, args.cg_iters, args.cg_damping) == ('off', False, False, 0.0, False, False, False, 1, 0,
+                                                                 False, 10, 0.1)
     tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
@@ -148,6 +152,8 @@ def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_pa
     assert ckpt["total_steps"] == 3600 and actor.obs_norm.count.item() == 3600  # 3 batches of 6 x 200
     assert torch.equal(actor.obs_norm.mean, ckpt["actor"]["obs_norm.mean"])
     assert actor.log_std.item() != -0.5  # it was learned
+    ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
+    assert ea.Scalars("policy/std")[-1].value == pytest.approx(actor.log_std.exp().item(), rel=1e-6)
     assert ckpt["critic"]["return_norm.count"].item() == 3600
 
 
