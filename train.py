@@ -94,6 +94,9 @@ def build_parser():
                    help='passes of Adam over each batch for the critic; preset: 1 (tuned: 20)')
     p.add_argument('--critic_batch_size', type=int, default=None,
                    help='critic minibatch size, 0 for the whole batch; preset: 0 (tuned: 64)')
+    p.add_argument('--max_kl_schedule', choices=['constant', 'linear'], default=None,
+                   help='linear: the trust region shrinks from --max_kl to 0 over --max_env_steps, for a calmer '
+                        'final policy; preset: constant')
     p.add_argument('--cg_iters', type=int, default=None,
                    help='conjugate-gradient iterations for the search direction H^-1 g; preset: 10')
     p.add_argument('--cg_damping', type=float, default=None,
@@ -139,6 +142,8 @@ def check_args(args):
     if args.bootstrap_truncation and args.gae_lambda == 'off':
         raise UserError("--bootstrap_truncation needs a critic in the advantages: pass --gae_lambda "
                         "(1.0 gives Monte-Carlo returns with bootstrapping)")
+    if args.max_kl_schedule == 'linear' and args.max_env_steps is None:
+        raise UserError("--max_kl_schedule linear shrinks the trust region over --max_env_steps: pass --max_env_steps N")
     if not (math.isfinite(args.cg_damping) and args.cg_damping >= 0):
         raise UserError(f"--cg_damping must be a finite number >= 0, got {args.cg_damping}")
     if not math.isfinite(args.log_std_init):
@@ -200,19 +205,26 @@ def log_episodes(writer, rollout, progress):
         writer.add_scalar('score/episode', score, int(steps))
 
 
-def log_update(writer, info, avg100, policy_std, steps_per_second, total_steps):
-    for tag, value in (('score/avg100', avg100), ('loss/critic', info.critic_loss), ('trpo/kl', info.kl),
-                       ('policy/std', policy_std),
+def log_update(writer, info, total_steps, **scalars):
+    """The update's figures, and the other per-iteration scalars (tag: value), at x = environment steps."""
+    for tag, value in (('loss/critic', info.critic_loss), ('trpo/kl', info.kl),
                        ('trpo/step_fraction', info.step_fraction),
                        ('trpo/surrogate_improvement', info.surrogate_improvement),
-                       ('trpo/skipped', float(bool(info.skipped))),
-                       ('time/steps_per_second', steps_per_second)):
+                       ('trpo/skipped', float(bool(info.skipped))), *scalars.items()):
         writer.add_scalar(tag, value, total_steps)
 
 
 def actor_options(args):
     """The Actor arguments the flags choose (saved in model.pth, so test.py rebuilds the same actor)."""
     return dict(learn_std=args.learn_std, log_std_init=args.log_std_init, normalize_obs=args.normalize_obs)
+
+
+def trust_region(args, total_steps):
+    """delta for the next update: --max_kl, or with the linear schedule
+    delta = max_kl * (1 - steps done / max_env_steps), positive for every iteration that runs."""
+    if args.max_kl_schedule == 'linear':
+        return args.max_kl * (1 - total_steps / args.max_env_steps)
+    return args.max_kl
 
 
 def update_options(args):
@@ -262,14 +274,17 @@ def run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
     start = time.perf_counter()
     rollout = collect_trajectories(envs, actor, args.total_sample_size,
                                    seed=args.seed if progress.iteration == 0 else None)
-    info = train_model(actor, critic, critic_optimizer, rollout.batch, args.gamma, args.max_kl, update_options(args))
+    max_kl = trust_region(args, progress.total_steps)
+    info = train_model(actor, critic, critic_optimizer, rollout.batch, args.gamma, max_kl, update_options(args))
     seconds = time.perf_counter() - start
 
     log_episodes(writer, rollout, progress)
     progress.total_steps += len(rollout.batch.rewards)
     avg100 = float(np.mean(progress.recent_rewards))
-    policy_std = actor.log_std.exp().mean().item()  # mean over action dimensions, after the update
-    log_update(writer, info, avg100, policy_std, len(rollout.batch.rewards) / seconds, progress.total_steps)
+    log_update(writer, info, progress.total_steps, **{
+        'score/avg100': avg100, 'trpo/max_kl': max_kl,
+        'policy/std': actor.log_std.exp().mean().item(),  # mean over action dimensions, after the update
+        'time/steps_per_second': len(rollout.batch.rewards) / seconds})
     if info.skipped:
         print(f'warning: iteration {progress.iteration}: policy update skipped: {info.skipped}', file=sys.stderr)
     if progress.iteration % args.log_interval == 0:

@@ -150,6 +150,7 @@ def test_render_opens_a_real_window_under_xvfb():
     (["--max_env_steps", "0"], ["--max_env_steps", "positive"]),
     (["--log_std_init", "nan"], ["--log_std_init", "finite"]),
     (["--cg_iters", "0"], ["--cg_iters", "positive"]),
+    (["--max_kl_schedule", "linear"], ["--max_kl_schedule", "--max_env_steps"]),
     (["--cg_damping", "-0.1"], ["--cg_damping", ">= 0"]),
     (["--preset", "tuned", "--load_model", SHIPPED], ["--load_model", "--preset"]),
 ])

@@ -187,3 +187,18 @@ def test_orthogonal_init_gives_orthogonal_layers_and_a_near_zero_first_policy_me
     assert all((layer.bias == 0).all() for layer in (actor.fc1, actor.fc2, actor.fc3, critic.fc1, critic.fc3))
     mu, _ = actor(torch.randn(100, 17))
     assert mu.abs().max() < 0.1
+
+
+def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget(tmp_path, monkeypatch):
+    real, deltas = train_script.train_model, []
+
+    def record(actor, critic, opt, batch, gamma, max_kl, options):
+        deltas.append(max_kl)
+        return real(actor, critic, opt, batch, gamma, max_kl, options)
+
+    monkeypatch.setattr(train_script, "train_model", record)
+    train_script.main(["--max_kl_schedule", "linear", "--max_kl", "0.03", "--max_env_steps", "6600",
+                       "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
+    assert deltas == pytest.approx([0.03, 0.02, 0.01], rel=1e-12)  # 3 batches of 2,200 steps: 1, 2/3, 1/3 of it
+    ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
+    assert [e.value for e in ea.Scalars("trpo/max_kl")] == pytest.approx([0.03, 0.02, 0.01], rel=1e-6)
