@@ -152,6 +152,11 @@ def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_pa
     assert ckpt["total_steps"] == 3600 and actor.obs_norm.count.item() == 3600  # 3 batches of 6 x 200
     assert torch.equal(actor.obs_norm.mean, ckpt["actor"]["obs_norm.mean"])
     assert actor.log_std.item() != -0.5  # it was learned
+    from_checkpoint, ck_info = load_policy(str(tmp_path / "m" / "checkpoint.pth"))  # what test.py does with it
+    assert {k: ck_info[k] for k in ("env_name", "state_size", "action_size", "hidden_size", "actor_options")} == \
+        {k: info[k] for k in ("env_name", "state_size", "action_size", "hidden_size", "actor_options")}
+    states = torch.randn(5, 3) * 4
+    assert all(torch.equal(a, b) for a, b in zip(from_checkpoint(states), actor(states)))
     ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
     assert ea.Scalars("policy/std")[-1].value == pytest.approx(actor.log_std.exp().item(), rel=1e-6)
     assert ckpt["critic"]["return_norm.count"].item() == 3600

@@ -48,11 +48,13 @@ def save_policy(path, actor, env_name, state_size, action_size, hidden_size, act
 
 
 def load_policy(path):
-    """Rebuild the actor saved by save_policy. Returns (actor, info dict)."""
+    """Rebuild the actor saved by save_policy, or the actor inside a checkpoint.pth. Returns (actor, info dict)."""
     data = safe_load(path)
+    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
+        data = policy_of_checkpoint(data, path)
     if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
         raise UserError(f"'{path}' is not a trpo policy file (expected format {POLICY_FORMAT}); "
-                        "pass the model.pth that train.py wrote")
+                        "pass the model.pth or checkpoint.pth that train.py wrote")
     try:
         data.setdefault("actor_options", {})  # model.pth files written before the tuned preset existed
         actor = Actor(data["state_size"], data["action_size"], data["hidden_size"], **data["actor_options"])
@@ -61,6 +63,18 @@ def load_policy(path):
         raise damaged(path, "policy", e) from None
     actor.eval()
     return actor, data
+
+
+def policy_of_checkpoint(checkpoint, path):
+    """What save_policy would have written for the checkpoint's actor (the sizes read off its layers)."""
+    try:
+        flags, weights = checkpoint["flags"], checkpoint["actor"]
+        return {"format": POLICY_FORMAT, "env_name": flags["env_name"], "state_size": weights["fc1.weight"].shape[1],
+                "action_size": weights["fc3.weight"].shape[0], "hidden_size": flags["hidden_size"],
+                "actor_options": {k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")},
+                "actor": weights}
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise damaged(path, "checkpoint", e) from None
 
 
 def damaged(path, what, error):
