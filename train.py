@@ -45,8 +45,9 @@ def build_parser():
     p.add_argument('--critic_lr', type=float, default=None, help='Adam learning rate of the critic; preset: 1e-3')
     p.add_argument('--max_kl', type=float, default=None,
                    help='trust-region radius delta: mean KL(pi_old || pi_new) <= delta; preset: 0.01 (tuned on Pendulum: 0.03, Hopper-v5: 0.02)')
-    p.add_argument('--max_iter_num', type=int, default=500,
-                   help='number of iterations (batch + update), counting those of a resumed checkpoint')
+    p.add_argument('--max_iter_num', type=int, default=None,
+                   help='number of iterations (batch + update), counting those of a resumed checkpoint; '
+                        'default: 500, or no limit when --max_env_steps is given')
     p.add_argument('--total_sample_size', type=int, default=None,
                    help='each batch collects whole episodes until it holds at least this many steps; '
                         'preset: 2048 (tuned on Pendulum: 1024)')
@@ -130,8 +131,9 @@ def parse_args(argv=None):
 
 def check_args(args):
     """Reject values the algorithm cannot use, before anything is built."""
-    positive = ['max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'max_iter_num',
-                'threads', 'critic_epochs', 'cg_iters'] + (['max_env_steps'] if args.max_env_steps is not None else [])
+    positive = ['max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'threads',
+                'critic_epochs', 'cg_iters'] + [name for name in ('max_iter_num', 'max_env_steps')
+                                                if getattr(args, name) is not None]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
@@ -164,7 +166,7 @@ def check_resume(args, env_name, checkpoint):
         if given != was:
             raise UserError(f"checkpoint '{args.load_model}' was trained with --{flag} {was}, not {given}; "
                             f"drop --{flag} to continue it, or start a new run without --load_model")
-    if checkpoint['iteration'] >= args.max_iter_num:
+    if args.max_iter_num is not None and checkpoint['iteration'] >= args.max_iter_num:
         raise UserError(f"checkpoint '{args.load_model}' has done {checkpoint['iteration']} iterations, "
                         f"--max_iter_num is {args.max_iter_num} (it counts them all); pass a larger one")
     if args.max_env_steps is not None and checkpoint['total_steps'] >= args.max_env_steps:
@@ -217,6 +219,12 @@ def log_update(writer, info, total_steps, **scalars):
 def actor_options(args):
     """The Actor arguments the flags choose (saved in model.pth, so test.py rebuilds the same actor)."""
     return dict(learn_std=args.learn_std, log_std_init=args.log_std_init, normalize_obs=args.normalize_obs)
+
+
+def budget_left(args, progress):
+    """True while neither --max_iter_num nor --max_env_steps (None: no limit) is used up."""
+    return ((args.max_iter_num is None or progress.iteration < args.max_iter_num) and
+            (args.max_env_steps is None or progress.total_steps < args.max_env_steps))
 
 
 def trust_region(args, total_steps):
@@ -299,6 +307,8 @@ def train(args, checkpoint=None):
     100-episode average, seconds)] for each iteration run now."""
     args.env_name = env_name = resolve_env_name(args.env_name)
     apply_preset(args, env_name)
+    if args.max_iter_num is None and args.max_env_steps is None:
+        args.max_iter_num = 500  # the slides' budget; a step budget alone sets no iteration limit
     check_args(args)
     if args.render:
         check_display()
@@ -321,8 +331,7 @@ def train(args, checkpoint=None):
             print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
         history = []
         with closing(open_writer(run_dir, progress, checkpoint)) as writer, StopRequest() as stop:
-            while progress.iteration < args.max_iter_num and not stop.signum and \
-                    (args.max_env_steps is None or progress.total_steps < args.max_env_steps):
+            while not stop.signum and budget_left(args, progress):
                 avg100, seconds = run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
                 history.append((progress.total_steps, avg100, seconds))
                 save_checkpoint(checkpoint_path, args, run_dir, progress, actor, critic, critic_optimizer, envs)

@@ -1,4 +1,5 @@
 """The tuned preset's pieces, each against an independent reference, and the presets as flags."""
+import argparse
 import os
 
 import numpy as np
@@ -9,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train as train_script
 from conftest import explicit_kl_hessian
 from test_sampler import pendulum_step
-from trpo.checkpoint import load_checkpoint, load_policy
+from trpo.checkpoint import Progress, load_checkpoint, load_policy
 from trpo.envs import make_vector_env
 from trpo.model import Actor, Critic, RunningNorm
 from trpo.sampler import collect_trajectories
@@ -205,5 +206,14 @@ def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget
     train_script.main(["--max_kl_schedule", "linear", "--max_kl", "0.03", "--max_env_steps", "6600",
                        "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
     assert deltas == pytest.approx([0.03, 0.02, 0.01], rel=1e-12)  # 3 batches of 2,200 steps: 1, 2/3, 1/3 of it
+    assert load_checkpoint(str(tmp_path / "m" / "checkpoint.pth"))["flags"]["max_iter_num"] is None  # steps alone
     ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
     assert [e.value for e in ea.Scalars("trpo/max_kl")] == pytest.approx([0.03, 0.02, 0.01], rel=1e-6)
+
+
+def test_a_step_budget_alone_sets_no_iteration_limit():
+    steps_only = argparse.Namespace(max_iter_num=None, max_env_steps=1000)
+    assert train_script.budget_left(steps_only, Progress(iteration=10 ** 6, total_steps=999))
+    assert not train_script.budget_left(steps_only, Progress(iteration=0, total_steps=1000))
+    both = argparse.Namespace(max_iter_num=500, max_env_steps=1000)
+    assert not train_script.budget_left(both, Progress(iteration=500, total_steps=0))
