@@ -208,8 +208,8 @@ def log_episodes(writer, rollout, progress):
         writer.add_scalar('score/episode', score, int(steps))
 
 
-def log_update(writer, info, total_steps, **scalars):
-    """The update's figures, and the other per-iteration scalars (tag: value), at x = environment steps."""
+def log_update(writer, info, total_steps, scalars):
+    """The update's figures, and the other per-iteration scalars ({tag: value}), at x = environment steps."""
     for tag, value in (('loss/critic', info.critic_loss), ('trpo/kl', info.kl),
                        ('trpo/step_fraction', info.step_fraction),
                        ('trpo/surrogate_improvement', info.surrogate_improvement),
@@ -290,7 +290,7 @@ def run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
     log_episodes(writer, rollout, progress)
     progress.total_steps += len(rollout.batch.rewards)
     avg100 = float(np.mean(progress.recent_rewards))
-    log_update(writer, info, progress.total_steps, **{
+    log_update(writer, info, progress.total_steps, {
         'score/avg100': avg100, 'trpo/max_kl': max_kl,
         'policy/std': actor.log_std.exp().mean().item(),  # mean over action dimensions, after the update
         'time/steps_per_second': len(rollout.batch.rewards) / seconds})
