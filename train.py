@@ -17,8 +17,8 @@ import torch
 import torch.optim as optim
 from tensorboardX import SummaryWriter
 
-from trpo.checkpoint import (Progress, load_checkpoint, load_policy, restore_checkpoint, save_checkpoint,
-                             save_policy)
+from trpo.checkpoint import (Progress, actor_options, load_checkpoint, load_policy, restore_checkpoint,
+                             save_checkpoint, save_policy)
 from trpo.cli import ArgumentParser, StopRequest, run_main
 from trpo.envs import auto_num_envs, check_display, env_sizes, make_vector_env, resolve_env_name
 from trpo.errors import Interrupted, UserError
@@ -217,11 +217,6 @@ def log_update(writer, info, total_steps, scalars):
         writer.add_scalar(tag, value, total_steps)
 
 
-def actor_options(args):
-    """The Actor arguments the flags choose (saved in model.pth, so test.py rebuilds the same actor)."""
-    return dict(learn_std=args.learn_std, log_std_init=args.log_std_init, normalize_obs=args.normalize_obs)
-
-
 def budget_left(args, progress):
     """True while neither --max_iter_num nor --max_env_steps (None: no limit) is used up."""
     return ((args.max_iter_num is None or progress.iteration < args.max_iter_num) and
@@ -247,7 +242,7 @@ def update_options(args):
 def start_run(args, env_name, state_size, action_size, checkpoint):
     """Actor, critic, critic optimizer and TensorBoard folder: new (the actor from
     --load_model's model.pth if given), or to be filled from the checkpoint."""
-    actor = Actor(state_size, action_size, args.hidden_size, **actor_options(args), ortho_init=args.ortho_init)
+    actor = Actor(state_size, action_size, args.hidden_size, **actor_options(vars(args)), ortho_init=args.ortho_init)
     critic = Critic(state_size, args.hidden_size, obs_norm=actor.obs_norm if args.normalize_obs else None,
                     scale_rewards=args.scale_rewards, ortho_init=args.ortho_init)
     critic_optimizer = optim.Adam(critic.parameters(), lr=args.critic_lr)
@@ -339,7 +334,7 @@ def train(args, checkpoint=None):
                 if avg100 > args.goal_score:
                     print(f'Recent rewards exceed {args.goal_score} after {progress.total_steps} steps. So end')
                     break
-            save_policy(model_path, actor, env_name, state_size, action_size, args.hidden_size, actor_options(args))
+            save_policy(model_path, actor, env_name, state_size, action_size, args.hidden_size, actor_options(vars(args)))
             print(f'saved {model_path}')
     if stop.signum:
         raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after iteration {progress.iteration} "

@@ -40,8 +40,14 @@ def safe_load(path, what="model"):
                         f"({first_line[:160]})") from None
 
 
+def actor_options(flags):
+    """The Actor keyword arguments beyond the sizes that the flags (a dict) choose; model.pth keeps them,
+    so test.py rebuilds the same actor."""
+    return {k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")}
+
+
 def save_policy(path, actor, env_name, state_size, action_size, hidden_size, actor_options=None):
-    """actor_options: the Actor keyword arguments beyond the sizes (learn_std, log_std_init, normalize_obs)."""
+    """actor_options: see actor_options(flags)."""
     atomic_save({"format": POLICY_FORMAT, "env_name": env_name, "state_size": state_size,
                  "action_size": action_size, "hidden_size": hidden_size,
                  "actor_options": actor_options or {}, "actor": actor.state_dict()}, path)
@@ -71,7 +77,7 @@ def policy_of_checkpoint(checkpoint, path):
         flags, weights = checkpoint["flags"], checkpoint["actor"]
         return {"format": POLICY_FORMAT, "env_name": flags["env_name"], "state_size": weights["fc1.weight"].shape[1],
                 "action_size": weights["fc3.weight"].shape[0], "hidden_size": flags["hidden_size"],
-                "actor_options": {k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")},
+                "actor_options": actor_options(flags),
                 "actor": weights}
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         raise damaged(path, "checkpoint", e) from None
