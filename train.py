@@ -50,7 +50,7 @@ def build_parser():
                         'default: 500, or no limit when --max_env_steps is given')
     p.add_argument('--total_sample_size', type=int, default=None,
                    help='each batch collects whole episodes until it holds at least this many steps; '
-                        'preset: 2048 (tuned on Pendulum: 1024)')
+                        'preset: 2048 (tuned on Pendulum and Hopper-v5: 1024, HalfCheetah-v5: 1000)')
     p.add_argument('--log_interval', type=int, default=5, help='print a console line every this many iterations')
     p.add_argument('--goal_score', type=float, default=None,
                    help="stop and save once the mean return of the last 100 episodes exceeds this; "
