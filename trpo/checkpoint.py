@@ -46,11 +46,11 @@ def actor_options(flags):
     return {k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")}
 
 
-def save_policy(path, actor, env_name, state_size, action_size, hidden_size, actor_options=None):
-    """actor_options: see actor_options(flags)."""
+def save_policy(path, actor, env_name, state_size, action_size, hidden_size, options=None):
+    """options: the Actor keyword arguments beyond the sizes, as actor_options(flags) gives them."""
     atomic_save({"format": POLICY_FORMAT, "env_name": env_name, "state_size": state_size,
                  "action_size": action_size, "hidden_size": hidden_size,
-                 "actor_options": actor_options or {}, "actor": actor.state_dict()}, path)
+                 "actor_options": options or {}, "actor": actor.state_dict()}, path)
 
 
 def load_policy(path):
