@@ -96,6 +96,8 @@ def build_parser():
                    help='passes of Adam over each batch for the critic; preset: 1 (tuned: 20)')
     p.add_argument('--critic_batch_size', type=int, default=None,
                    help='critic minibatch size, 0 for the whole batch; preset: 0 (tuned: 64)')
+    p.add_argument('--critic_hidden_size', type=int, default=None,
+                   help="units in each of the critic's 2 hidden layers, 0 for --hidden_size; preset: 0")
     p.add_argument('--max_kl_schedule', choices=['constant', 'linear'], default=None,
                    help='linear: the trust region shrinks from --max_kl to 0 over --max_env_steps, for a calmer '
                         'final policy; preset: constant (tuned on Hopper-v5: linear)')
@@ -125,6 +127,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     checkpoint = load_checkpoint(args.load_model) if args.load_model else None
     if checkpoint:
+        checkpoint['flags'].setdefault('critic_hidden_size', 0)  # older checkpoints: a critic as wide as the actor
         parser.set_defaults(**{k: v for k, v in checkpoint['flags'].items() if k != 'load_model'})
         args = parser.parse_args(argv)
     return args, checkpoint
@@ -140,6 +143,8 @@ def check_args(args):
             raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
     if args.critic_batch_size < 0:
         raise UserError(f"--critic_batch_size must be 0 (whole batch) or positive, got {args.critic_batch_size}")
+    if args.critic_hidden_size < 0:
+        raise UserError(f"--critic_hidden_size must be 0 (as --hidden_size) or positive, got {args.critic_hidden_size}")
     if args.gae_lambda != 'off' and not 0 <= args.gae_lambda <= 1:
         raise UserError(f"--gae_lambda must be 'off' or in [0, 1], got {args.gae_lambda}")
     if args.bootstrap_truncation and args.gae_lambda == 'off':
@@ -162,7 +167,7 @@ def check_args(args):
 def check_resume(args, env_name, checkpoint):
     """A checkpoint continues only under the flags that shaped it, and only if it has work left."""
     saved = checkpoint['flags']
-    for flag in ('env_name', 'hidden_size', 'num_envs', 'learn_std', 'normalize_obs', 'scale_rewards'):
+    for flag in ('env_name', 'hidden_size', 'critic_hidden_size', 'num_envs', 'learn_std', 'normalize_obs', 'scale_rewards'):
         given, was = getattr(args, flag), saved[flag]
         if given != was:
             raise UserError(f"checkpoint '{args.load_model}' was trained with --{flag} {was}, not {given}; "
@@ -243,7 +248,7 @@ def start_run(args, env_name, state_size, action_size, checkpoint):
     """Actor, critic, critic optimizer and TensorBoard folder: new (the actor from
     --load_model's model.pth if given), or to be filled from the checkpoint."""
     actor = Actor(state_size, action_size, args.hidden_size, **actor_options(vars(args)), ortho_init=args.ortho_init)
-    critic = Critic(state_size, args.hidden_size, obs_norm=actor.obs_norm if args.normalize_obs else None,
+    critic = Critic(state_size, args.critic_hidden_size or args.hidden_size, obs_norm=actor.obs_norm if args.normalize_obs else None,
                     scale_rewards=args.scale_rewards, ortho_init=args.ortho_init)
     critic_optimizer = optim.Adam(critic.parameters(), lr=args.critic_lr)
     if checkpoint:

@@ -110,6 +110,7 @@ def test_resume_refuses_flags_that_do_not_fit_the_checkpoint(tmp_path):
     path = str(tmp_path / "a" / "m" / "checkpoint.pth")
     cases = [(["--env_name", "MountainCarContinuous-v0"], ["--env_name", "Pendulum-v1"]),
              (["--hidden_size", "32"], ["--hidden_size", "64"]),
+             (["--critic_hidden_size", "32"], ["--critic_hidden_size", "0"]),
              (["--num_envs", "3"], ["--num_envs", "11"]),
              (["--max_iter_num", "2"], ["done 2 iterations", "--max_iter_num"]),
              (["--max_env_steps", "4400"], ["done 4400 environment steps", "--max_env_steps"]),
@@ -118,6 +119,20 @@ def test_resume_refuses_flags_that_do_not_fit_the_checkpoint(tmp_path):
         code, out, err = run("train.py", "--load_model", path, "--max_iter_num", "5", *extra)
         assert_one_line_error(code, err, path, *words)
     assert load_checkpoint(path)["iteration"] == 2  # refused resumes leave the checkpoint as it was
+
+
+def test_critic_width_is_its_own_and_checkpoints_from_before_the_flag_resume(tmp_path):
+    train_script.main(["--max_iter_num", "1", "--critic_hidden_size", "32", *dirs(tmp_path, "a")])
+    ckpt = load_checkpoint(str(tmp_path / "a" / "m" / "checkpoint.pth"))
+    assert (ckpt["critic"]["fc2.weight"].shape, ckpt["actor"]["fc2.weight"].shape) == ((32, 32), (64, 64))
+    train_script.main(["--max_iter_num", "1", *dirs(tmp_path, "b")])  # 0, the default: as wide as the actor
+    path = str(tmp_path / "b" / "m" / "checkpoint.pth")
+    old = safe_load(path)
+    assert old["critic"]["fc2.weight"].shape == (64, 64)
+    del old["flags"]["critic_hidden_size"]  # as checkpoints were written before --critic_hidden_size existed
+    torch.save(old, path)
+    train_script.main(["--load_model", path, "--max_iter_num", "2"])
+    assert load_checkpoint(path)["iteration"] == 2
 
 
 def test_damaged_or_foreign_checkpoints_are_one_line_errors(tmp_path):

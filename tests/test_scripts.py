@@ -147,6 +147,7 @@ def test_render_opens_a_real_window_under_xvfb():
     (["--bootstrap_truncation"], ["--bootstrap_truncation", "--gae_lambda"]),
     (["--critic_epochs", "0"], ["--critic_epochs", "positive"]),
     (["--critic_batch_size", "-64"], ["--critic_batch_size"]),
+    (["--critic_hidden_size", "-1"], ["--critic_hidden_size", "--hidden_size"]),
     (["--max_env_steps", "0"], ["--max_env_steps", "positive"]),
     (["--log_std_init", "nan"], ["--log_std_init", "finite"]),
     (["--cg_iters", "0"], ["--cg_iters", "positive"]),

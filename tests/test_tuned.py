@@ -123,8 +123,8 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
         (0.99, 2048, 0.01, 1e-3, -300, 64)
     assert (args.gae_lambda, args.bootstrap_truncation, args.learn_std, args.log_std_init, args.normalize_obs,
             args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size,
-            args.ortho_init, args.cg_iters, args.cg_damping) == ('off', False, False, 0.0, False, False, False, 1, 0,
-                                                                 False, 10, 0.1)
+            args.critic_hidden_size, args.ortho_init, args.cg_iters, args.cg_damping) == \
+        ('off', False, False, 0.0, False, False, False, 1, 0, 0, False, 10, 0.1)
     tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
