@@ -168,7 +168,8 @@ def check_args(args):
 def check_resume(args, env_name, checkpoint):
     """A checkpoint continues only under the flags that shaped it, and only if it has work left."""
     saved = checkpoint['flags']
-    for flag in ('env_name', 'hidden_size', 'critic_hidden_size', 'num_envs', 'learn_std', 'normalize_obs', 'scale_rewards'):
+    for flag in ('env_name', 'hidden_size', 'critic_hidden_size', 'num_envs', 'learn_std', 'normalize_obs',
+                 'scale_rewards'):
         given, was = getattr(args, flag), saved[flag]
         if given != was:
             raise UserError(f"checkpoint '{args.load_model}' was trained with --{flag} {was}, not {given}; "
@@ -249,7 +250,8 @@ def start_run(args, env_name, state_size, action_size, checkpoint):
     """Actor, critic, critic optimizer and TensorBoard folder: new (the actor from
     --load_model's model.pth if given), or to be filled from the checkpoint."""
     actor = Actor(state_size, action_size, args.hidden_size, **actor_options(vars(args)), ortho_init=args.ortho_init)
-    critic = Critic(state_size, args.critic_hidden_size or args.hidden_size, obs_norm=actor.obs_norm if args.normalize_obs else None,
+    critic = Critic(state_size, args.critic_hidden_size or args.hidden_size,
+                    obs_norm=actor.obs_norm if args.normalize_obs else None,
                     scale_rewards=args.scale_rewards, ortho_init=args.ortho_init)
     critic_optimizer = optim.Adam(critic.parameters(), lr=args.critic_lr)
     if checkpoint:
