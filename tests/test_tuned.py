@@ -129,11 +129,12 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
     assert (hopper.gamma, hopper.total_sample_size, hopper.max_kl, hopper.max_kl_schedule, hopper.max_env_steps,
-            hopper.log_std_init, hopper.critic_hidden_size, hopper.goal_score) == \
-        (0.995, 1024, 0.04, 'linear', 1_000_000, 0.0, 256, 3800)
+            hopper.log_std_init, hopper.critic_hidden_size, hopper.critic_lr, hopper.goal_score) == \
+        (0.995, 1024, 0.04, 'linear', 1_000_000, 0.0, 256, 3e-4, 3800)
     cheetah = resolved("--preset", "tuned", "--env_name", "HalfCheetah-v5")
     assert (cheetah.total_sample_size, cheetah.ortho_init, hopper.ortho_init, tuned.ortho_init) == (1000, True, False, False)
     assert (tuned.critic_hidden_size, cheetah.critic_hidden_size) == (0, 0)
+    assert (tuned.critic_lr, cheetah.critic_lr) == (1e-3, 1e-3)
     walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # no per-env values, no reward_threshold
     assert (walker.gamma, walker.total_sample_size, walker.max_kl, walker.log_std_init, walker.goal_score) == \
         (0.99, 2048, 0.01, -0.5, float("inf"))
