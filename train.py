@@ -101,8 +101,10 @@ def build_parser():
                    help="units in each of the critic's 2 hidden layers, 0 for --hidden_size; preset: 0 "
                         "(tuned on Hopper-v5: 256)")
     p.add_argument('--max_kl_schedule', choices=['constant', 'linear'], default=None,
-                   help='linear: the trust region shrinks from --max_kl to 0 over --max_env_steps, for a calmer '
-                        'final policy; preset: constant (tuned on Hopper-v5: linear)')
+                   help='linear: the trust region shrinks from --max_kl to --max_kl_final over --max_env_steps, '
+                        'for a calmer final policy; preset: constant (tuned on Hopper-v5: linear)')
+    p.add_argument('--max_kl_final', type=float, default=None,
+                   help='where the linear schedule ends, in [0, --max_kl]; preset: 0')
     p.add_argument('--cg_iters', type=int, default=None,
                    help='conjugate-gradient iterations for the search direction H^-1 g; preset: 10')
     p.add_argument('--cg_damping', type=float, default=None,
@@ -154,6 +156,11 @@ def check_args(args):
                         "(1.0 gives Monte-Carlo returns with bootstrapping)")
     if args.max_kl_schedule == 'linear' and args.max_env_steps is None:
         raise UserError("--max_kl_schedule linear shrinks the trust region over --max_env_steps: pass --max_env_steps N")
+    if not 0 <= args.max_kl_final <= args.max_kl:
+        raise UserError(f"--max_kl_final must be in [0, --max_kl] = [0, {args.max_kl}], got {args.max_kl_final}")
+    if args.max_kl_schedule == 'constant' and args.max_kl_final != 0:
+        raise UserError(f"--max_kl_final {args.max_kl_final} is where --max_kl_schedule linear ends: pass "
+                        f"--max_kl_schedule linear, or --max_kl_final 0 for a constant trust region")
     if not (math.isfinite(args.cg_damping) and args.cg_damping >= 0):
         raise UserError(f"--cg_damping must be a finite number >= 0, got {args.cg_damping}")
     if not math.isfinite(args.log_std_init):
@@ -232,10 +239,11 @@ def budget_left(args, progress):
 
 
 def trust_region(args, total_steps):
-    """delta for the next update: --max_kl, or with the linear schedule
-    delta = max_kl * (1 - steps done / max_env_steps), positive for every iteration that runs."""
+    """delta for the next update: --max_kl, or with the linear schedule, f = steps done / max_env_steps,
+    delta = (1 - f) max_kl + f max_kl_final, positive for every iteration that runs."""
     if args.max_kl_schedule == 'linear':
-        return args.max_kl * (1 - total_steps / args.max_env_steps)
+        done = total_steps / args.max_env_steps
+        return (1 - done) * args.max_kl + done * args.max_kl_final
     return args.max_kl
 
 

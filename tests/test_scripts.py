@@ -152,6 +152,8 @@ def test_render_opens_a_real_window_under_xvfb():
     (["--log_std_init", "nan"], ["--log_std_init", "finite"]),
     (["--cg_iters", "0"], ["--cg_iters", "positive"]),
     (["--max_kl_schedule", "linear"], ["--max_kl_schedule", "--max_env_steps"]),
+    (["--max_kl_final", "0.02"], ["--max_kl_final", "[0, --max_kl]"]),
+    (["--max_kl_final", "0.005"], ["--max_kl_final", "--max_kl_schedule linear"]),
     (["--cg_damping", "-0.1"], ["--cg_damping", ">= 0"]),
     (["--preset", "tuned", "--load_model", SHIPPED], ["--load_model", "--preset"]),
 ])

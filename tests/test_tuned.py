@@ -123,18 +123,19 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
         (0.99, 2048, 0.01, 1e-3, -300, 64)
     assert (args.gae_lambda, args.bootstrap_truncation, args.learn_std, args.log_std_init, args.normalize_obs,
             args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size,
-            args.critic_hidden_size, args.ortho_init, args.cg_iters, args.cg_damping) == \
-        ('off', False, False, 0.0, False, False, False, 1, 0, 0, False, 10, 0.1)
+            args.critic_hidden_size, args.ortho_init, args.max_kl_schedule, args.max_kl_final, args.cg_iters,
+            args.cg_damping) == ('off', False, False, 0.0, False, False, False, 1, 0, 0, False, 'constant', 0.0, 10, 0.1)
     tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
-    assert (hopper.gamma, hopper.total_sample_size, hopper.max_kl, hopper.max_kl_schedule, hopper.max_env_steps,
-            hopper.log_std_init, hopper.critic_hidden_size, hopper.critic_lr, hopper.goal_score) == \
-        (0.995, 1024, 0.04, 'linear', 1_000_000, 0.0, 256, 3e-4, 3800)
+    assert (hopper.gamma, hopper.total_sample_size, hopper.max_kl, hopper.max_kl_schedule, hopper.max_kl_final,
+            hopper.max_env_steps, hopper.log_std_init, hopper.critic_hidden_size, hopper.critic_lr,
+            hopper.goal_score) == (0.995, 1024, 0.04, 'linear', 0.0, 1_000_000, 0.0, 256, 3e-4, 3800)
     cheetah = resolved("--preset", "tuned", "--env_name", "HalfCheetah-v5")
     assert (cheetah.total_sample_size, cheetah.ortho_init, hopper.ortho_init, tuned.ortho_init) == (1000, True, False, False)
     assert (tuned.critic_hidden_size, cheetah.critic_hidden_size) == (0, 0)
     assert (tuned.critic_lr, cheetah.critic_lr) == (1e-3, 1e-3)
+    assert (tuned.max_kl_final, cheetah.max_kl_final) == (0.0, 0.0)
     walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # no per-env values, no reward_threshold
     assert (walker.gamma, walker.total_sample_size, walker.max_kl, walker.log_std_init, walker.goal_score) == \
         (0.99, 2048, 0.01, -0.5, float("inf"))
@@ -212,6 +213,15 @@ def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget
     assert load_checkpoint(str(tmp_path / "m" / "checkpoint.pth"))["flags"]["max_iter_num"] is None  # steps alone
     ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
     assert [e.value for e in ea.Scalars("trpo/max_kl")] == pytest.approx([0.03, 0.02, 0.01], rel=1e-6)
+
+
+def test_the_linear_schedule_ends_at_max_kl_final():
+    args = argparse.Namespace(max_kl_schedule='linear', max_kl=0.03, max_kl_final=0.006, max_env_steps=6600)
+    # delta = (1 - f) 0.03 + f 0.006 at f = 0, 1/3, 2/3, 1
+    deltas = [train_script.trust_region(args, steps) for steps in (0, 2200, 4400, 6600)]
+    assert deltas == pytest.approx([0.03, 0.022, 0.014, 0.006], rel=1e-12)
+    constant = argparse.Namespace(max_kl_schedule='constant', max_kl=0.03, max_kl_final=0.0, max_env_steps=6600)
+    assert train_script.trust_region(constant, 4400) == 0.03
 
 
 def test_a_step_budget_alone_sets_no_iteration_limit():

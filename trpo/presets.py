@@ -9,7 +9,8 @@ from trpo.envs import env_spec
 SLIDES = dict(gamma=0.99, total_sample_size=2048, max_kl=0.01, critic_lr=1e-3, gae_lambda='off',
               bootstrap_truncation=False, learn_std=False, log_std_init=0.0, normalize_obs=False,
               scale_rewards=False, normalize_advantages=False, critic_epochs=1, critic_batch_size=0,
-              critic_hidden_size=0, ortho_init=False, max_kl_schedule='constant', cg_iters=10, cg_damping=0.1)
+              critic_hidden_size=0, ortho_init=False, max_kl_schedule='constant', max_kl_final=0.0, cg_iters=10,
+              cg_damping=0.1)
 
 TUNED = dict(SLIDES, gae_lambda=0.95, bootstrap_truncation=True, learn_std=True, log_std_init=-0.5,
              normalize_obs=True, scale_rewards=True, normalize_advantages=True, critic_epochs=20,
