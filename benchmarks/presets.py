@@ -19,13 +19,14 @@ import json
 import math
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 
 import numpy as np  # noqa: E402
 
 import train as train_script  # noqa: E402
+from jobs import run_all  # noqa: E402
+from trpo.cli import run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
 from trpo.envs import make_env, resolve_env_name  # noqa: E402
 from trpo.evaluate import run_episodes  # noqa: E402
@@ -57,7 +58,7 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
         if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes:
             return run
     with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
-        history = train_script.main(argv)
+        history = train_script.train(*train_script.parse_args(argv))
     actor, _ = load_policy(os.path.join(folder, 'model.pth'))
     env = make_env(env_name)
     scores = run_episodes(env, actor, eval_episodes, seed=10_000)  # episodes training never saw
@@ -114,7 +115,7 @@ def plot(runs, env_name, path):
     fig.savefig(path)
 
 
-def main():
+def benchmark():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--env_name', default='Pendulum-v1')
     p.add_argument('--presets', nargs='+', default=['slides', 'tuned'], choices=['slides', 'tuned'])
@@ -126,13 +127,13 @@ def main():
     p.add_argument('--jobs', type=int, default=2, help='runs side by side (one core each)')
     p.add_argument('--out', default=None, help='results folder (default: results/<env_name>)')
     args, extra = p.parse_known_args()  # anything else goes to train.py
+    train_script.build_parser().parse_args(extra)  # a flag train.py does not know stops here, once
     out = args.out or os.path.join('results', args.env_name)
     os.makedirs(out, exist_ok=True)
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
     jobs = [(args.env_name, preset, seed, args.max_env_steps, out, extra, args.eval_episodes)
             for preset in args.presets for seed in args.seeds]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(train_and_evaluate, *zip(*jobs)))
+    runs = run_all(train_and_evaluate, jobs, args.jobs)
     with open(os.path.join(out, 'results.json'), 'w') as f:
         json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
                    'extra_flags': extra, 'runs': runs}, f)
@@ -142,6 +143,10 @@ def main():
     plot(runs, args.env_name, os.path.join(out, 'curves.png'))
     print(summary)
     print(f'written to {out}: results.json, summary.md, curves.png')
+
+
+def main():
+    run_main('presets.py', benchmark)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,68 @@
+"""Runs side by side in worker processes, and a clean stop on Ctrl-C or SIGTERM (presets.py, sb3_reference.py).
+
+On the first SIGINT or SIGTERM the benchmark tells every worker to stop: a training in progress
+gets one SIGINT (train.py then finishes its iteration, saves its checkpoint and stops; other code
+stops with KeyboardInterrupt), no run starts after it, and what finished keeps its files.
+The workers leave the terminal's process group, so Ctrl-C reaches them only through the benchmark,
+once, and never while they are between runs.
+"""
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+from trpo.cli import StopRequest
+from trpo.errors import Interrupted
+
+_stop = None  # in a worker: the Event the benchmark sets to stop
+
+
+def _start_worker(stop):
+    global _stop
+    _stop = stop
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # between runs a stop is not an error
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_signal_when_set, args=(stop,), daemon=True).start()
+
+
+def _signal_when_set(stop):
+    stop.wait()
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _run_one(fn, args):
+    """fn(*args) in a worker, or None if the benchmark stopped before or during it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if _stop.is_set():
+            return None
+        return fn(*args)
+    except (KeyboardInterrupt, Interrupted):
+        return None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_all(fn, jobs, workers):
+    """[fn(*job) for job in jobs], `workers` at a time. A run's error is raised here; a signal
+    raises Interrupted, which says how many runs finished."""
+    stop = multiprocessing.Event()
+    with StopRequest() as request, ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(stop,)) as pool:
+        futures = [pool.submit(_run_one, fn, job) for job in jobs]
+        pending = futures
+        while pending and not request.signum:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            if any(f.exception() for f in done):
+                break
+        stop.set()  # nothing left to do, or stop every run
+    if request.signum:
+        finished = sum(f.exception() is None and f.result() is not None for f in futures)
+        raise Interrupted(f"stopped by {signal.Signals(request.signum).name}: {finished} of {len(jobs)} runs "
+                          f"finished and keep their results; run the same command to train the others "
+                          f"(from the start)", request.signum)
+    for f in futures:
+        if f.exception():
+            raise f.exception()
+    return [f.result() for f in futures]

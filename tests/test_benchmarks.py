@@ -1,0 +1,66 @@
+"""The benchmark scripts as a user runs them: a stop (Ctrl-C, SIGTERM) ends every run and starts no other."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from benchmarks.jobs import run_all
+from trpo.errors import Interrupted
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def nap(seconds, name):
+    time.sleep(seconds)
+    return name
+
+
+def test_a_signal_stops_the_run_in_progress_and_keeps_the_finished_one():
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()  # while 'slow' sleeps
+    start = time.monotonic()
+    with pytest.raises(Interrupted) as stopped:
+        run_all(nap, [(0, 'quick'), (60, 'slow'), (0, 'never')], workers=1)
+    assert time.monotonic() - start < 10
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    assert 'stopped by SIGTERM: 1 of 3 runs finished' in str(stopped.value)
+
+
+def test_without_a_signal_every_result_comes_back_in_order():
+    assert run_all(nap, [(0.2, 'a'), (0, 'b'), (0.1, 'c')], workers=2) == ['a', 'b', 'c']
+
+
+def test_ctrl_c_on_presets_saves_the_training_and_starts_no_other_seed(tmp_path):
+    proc = subprocess.Popen([sys.executable, 'benchmarks/presets.py', '--env_name', 'Pendulum-v1', '--presets',
+                             'tuned', '--seeds', '1', '2', '3', '--jobs', '1', '--max_env_steps', '1000000',
+                             '--out', str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    first = tmp_path / 'tuned_seed1'
+    try:
+        for _ in range(1200):  # wait until seed 1 has finished an iteration
+            if os.path.exists(first / 'checkpoint.pth') or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGINT
+    lines = err.strip().splitlines()
+    assert lines == ['presets.py: stopped by SIGINT: 0 of 3 runs finished and keep their results; run the same '
+                     'command to train the others (from the start)'], err
+    assert (first / 'checkpoint.pth').exists() and (first / 'model.pth').exists()
+    assert not (first / 'run.json').exists()  # an unfinished run is never taken for a result
+    assert sorted(os.listdir(tmp_path)) == ['tuned_seed1']
+
+
+def test_a_flag_train_py_does_not_know_is_one_line_before_any_run(tmp_path):
+    p = subprocess.run([sys.executable, 'benchmarks/presets.py', '--seeds', '1', '2', '--out', str(tmp_path),
+                        '--bogus', '3'], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == ['presets.py: error: unrecognized arguments: --bogus 3 (see --help)']
+    assert os.listdir(tmp_path) == []
