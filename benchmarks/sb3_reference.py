@@ -11,7 +11,8 @@ thread. The final policy, its observations normalized with the statistics traini
 then plays 10 deterministic episodes from reset seeds 10000-10009 through
 trpo.evaluate.run_episodes, the function that evaluates this package's runs.
 Writes <out>/seed<S>.json (the 100-episode average after each update, the evaluation returns,
-the training seconds) and <out>/summary.md. A seed whose json exists is not trained again.
+the training seconds) and <out>/summary.md. A seed whose json holds the same settings is not
+trained again.
 """
 import argparse
 import importlib.util
@@ -39,7 +40,7 @@ N_ENVS = 2
 
 
 def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
-    """One seed: {'seed', 'curve': [(steps, avg100)], 'eval': [returns], 'seconds'}."""
+    """One seed: {'seed', 'settings', 'curve': [(steps, avg100)], 'eval': [returns], 'seconds'}."""
     from sb3_contrib import TRPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -60,9 +61,12 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
                 self.points.append((self.num_timesteps, float(np.mean(episodes))))
 
     path = os.path.join(out, f'seed{seed}.json')
+    settings = {'env_name': env_name, 'max_env_steps': max_env_steps, 'eval_episodes': eval_episodes, **ZOO_HOPPER}
     if os.path.exists(path):
         with open(path) as f:
-            return json.load(f)
+            run = json.load(f)
+        if run['settings'] == settings:
+            return run
     torch.set_num_threads(1)
     envs = VecNormalize(make_vec_env(env_name, n_envs=N_ENVS, seed=seed), gamma=ZOO_HOPPER['gamma'])
     model = TRPO('MlpPolicy', envs, seed=seed, **ZOO_HOPPER)
@@ -77,7 +81,7 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
         return torch.as_tensor(action), None
 
     env = make_env(env_name)
-    run = {'seed': seed, 'curve': curve.points, 'eval': run_episodes(env, policy, eval_episodes, seed=10_000),
+    run = {'seed': seed, 'settings': settings, 'curve': curve.points, 'eval': run_episodes(env, policy, eval_episodes, seed=10_000),
            'seconds': seconds}
     env.close()
     with open(path, 'w') as f:
