@@ -62,7 +62,4 @@ def run_all(fn, jobs, workers):
         raise Interrupted(f"stopped by {signal.Signals(request.signum).name}: {finished} of {len(jobs)} runs "
                           f"finished and keep their results; run the same command to train the others "
                           f"(from the start)", request.signum)
-    for f in futures:
-        if f.exception():
-            raise f.exception()
-    return [f.result() for f in futures]
+    return [f.result() for f in futures]  # result() raises the first failed run's error

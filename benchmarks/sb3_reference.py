@@ -81,9 +81,9 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
         return torch.as_tensor(action), None
 
     env = make_env(env_name)
-    run = {'seed': seed, 'settings': settings, 'curve': curve.points, 'eval': run_episodes(env, policy, eval_episodes, seed=10_000),
-           'seconds': seconds}
+    scores = run_episodes(env, policy, eval_episodes, seed=10_000)
     env.close()
+    run = {'seed': seed, 'settings': settings, 'curve': curve.points, 'eval': scores, 'seconds': seconds}
     with open(path, 'w') as f:
         json.dump(run, f)
     return run
@@ -96,8 +96,7 @@ def summarize(runs, env_name, max_env_steps):
         f'# SB3-contrib TRPO, RL Zoo Hopper values, {env_name}: {max_env_steps:,} environment steps per run', '',
         '| seeds | final return, median | mean ± std | per seed | minutes per run |', '|---|---|---|---|---|',
         f"| {len(runs)} | {statistics.median(finals):.1f} | {np.mean(finals):.1f} ± {np.std(finals):.1f} | "
-        f"{per_seed} | "
-        f"{np.mean([r['seconds'] for r in runs]) / 60:.1f} |"]) + '\n'
+        f"{per_seed} | {np.mean([r['seconds'] for r in runs]) / 60:.1f} |"]) + '\n'
 
 
 def benchmark():
