@@ -11,7 +11,8 @@ from trpo.evaluate import run_episodes
 
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__)
-    p.add_argument('--load_model', default='save_model/model.pth', help='model.pth written by train.py, or a checkpoint.pth (its latest actor)')
+    p.add_argument('--load_model', default='save_model/model.pth',
+                   help='model.pth written by train.py, or a checkpoint.pth (its latest actor)')
     p.add_argument('--episodes', type=int, default=10, help='number of episodes to run')
     p.add_argument('--seed', type=int, default=0, help='episode k starts from reset(seed=seed + k)')
     p.add_argument('--stochastic', action='store_true',

@@ -45,7 +45,8 @@ def build_parser():
     p.add_argument('--critic_lr', type=float, default=None,
                    help='Adam learning rate of the critic; preset: 1e-3 (tuned on Hopper-v5: 3e-4)')
     p.add_argument('--max_kl', type=float, default=None,
-                   help='trust-region radius delta: mean KL(pi_old || pi_new) <= delta; preset: 0.01 (tuned on Pendulum: 0.03, Hopper-v5: 0.04, shrinking linearly)')
+                   help='trust-region radius delta: mean KL(pi_old || pi_new) <= delta; preset: 0.01 '
+                        '(tuned on Pendulum: 0.03, Hopper-v5: 0.04, shrinking linearly)')
     p.add_argument('--max_iter_num', type=int, default=None,
                    help='number of iterations (batch + update), counting those of a resumed checkpoint; '
                         'default: 500, or no limit when --max_env_steps is given')
@@ -155,7 +156,8 @@ def check_args(args):
         raise UserError("--bootstrap_truncation needs a critic in the advantages: pass --gae_lambda "
                         "(1.0 gives Monte-Carlo returns with bootstrapping)")
     if args.max_kl_schedule == 'linear' and args.max_env_steps is None:
-        raise UserError("--max_kl_schedule linear shrinks the trust region over --max_env_steps: pass --max_env_steps N")
+        raise UserError("--max_kl_schedule linear shrinks the trust region over --max_env_steps: "
+                        "pass --max_env_steps N")
     if not 0 <= args.max_kl_final <= args.max_kl:
         raise UserError(f"--max_kl_final must be in [0, --max_kl] = [0, {args.max_kl}], got {args.max_kl_final}")
     if args.max_kl_schedule == 'constant' and args.max_kl_final != 0:
@@ -351,7 +353,8 @@ def train(args, checkpoint=None):
                 if avg100 > args.goal_score:
                     print(f'Recent rewards exceed {args.goal_score} after {progress.total_steps} steps. So end')
                     break
-            save_policy(model_path, actor, env_name, state_size, action_size, args.hidden_size, actor_options(vars(args)))
+            save_policy(model_path, actor, env_name, state_size, action_size, args.hidden_size,
+                        actor_options(vars(args)))
             print(f'saved {model_path}')
     if stop.signum:
         raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after iteration {progress.iteration} "

@@ -43,8 +43,8 @@ def median_ms(fn, repeats):
 
 def package_iteration_seconds(iters, warmup, flags):
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        history = train_script.main(['--max_iter_num', str(iters), '--goal_score', '1000000000', '--log_interval', '1000',
-                                     '--logdir', tmp, '--save_path', tmp, *flags])
+        history = train_script.main(['--max_iter_num', str(iters), '--goal_score', '1000000000',
+                                     '--log_interval', '1000', '--logdir', tmp, '--save_path', tmp, *flags])
     seconds = [h[2] for h in history[warmup:]]
     steps = (history[-1][0] - history[warmup - 1][0]) if warmup else history[-1][0]
     return statistics.median(seconds), steps / sum(seconds)

@@ -30,7 +30,8 @@ def call_with_flat(model, theta, x):
 
 
 def explicit_kl_hessian(actor, states):
-    """d^2/dtheta^2 of mean_s KL(N(mu_old, std_old) || N(mu_theta, std_theta)) at theta_old, by torch.autograd.functional."""
+    """d^2/dtheta^2 of mean_s KL(N(mu_old, std_old) || N(mu_theta, std_theta)) at theta_old,
+    by torch.autograd.functional."""
     theta0 = flat_params(actor)
     mu0, std0 = (t.detach() for t in actor(states))
     old = torch.distributions.Normal(mu0, std0)

@@ -37,7 +37,8 @@ def test_gae_is_the_discounted_sum_of_td_errors_and_bootstraps_only_at_truncatio
     terminals = torch.zeros(T, dtype=torch.float64)
     terminals[8] = 1
     adv, lam_returns = get_gae(rewards, masks, terminals, values, next_values, 0.9, 0.8)
-    ref = gae_by_definition(rewards.tolist(), [3, 8], terminals.tolist(), values.tolist(), next_values.tolist(), 0.9, 0.8)
+    ref = gae_by_definition(rewards.tolist(), [3, 8], terminals.tolist(), values.tolist(), next_values.tolist(),
+                            0.9, 0.8)
     np.testing.assert_allclose(adv.numpy(), ref, rtol=1e-12)
     np.testing.assert_allclose(lam_returns.numpy(), ref + values.numpy(), rtol=1e-12)
     # lambda = 1, ends terminal, and V(s_{t+1}) the next row's V: A + V is the plain discounted return
@@ -124,7 +125,8 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
     assert (args.gae_lambda, args.bootstrap_truncation, args.learn_std, args.log_std_init, args.normalize_obs,
             args.scale_rewards, args.normalize_advantages, args.critic_epochs, args.critic_batch_size,
             args.critic_hidden_size, args.ortho_init, args.max_kl_schedule, args.max_kl_final, args.cg_iters,
-            args.cg_damping) == ('off', False, False, 0.0, False, False, False, 1, 0, 0, False, 'constant', 0.0, 10, 0.1)
+            args.cg_damping) == ('off', False, False, 0.0, False, False, False, 1, 0, 0, False, 'constant', 0.0,
+                                 10, 0.1)
     tuned = resolved("--preset", "tuned", "--gamma", "0.99", "--no-learn_std")
     assert (tuned.gamma, tuned.learn_std, tuned.gae_lambda, tuned.total_sample_size) == (0.99, False, 0.95, 1024)
     hopper = resolved("--preset", "tuned", "--env_name", "Hopper-v5")
@@ -132,7 +134,8 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
             hopper.max_env_steps, hopper.log_std_init, hopper.critic_hidden_size, hopper.critic_lr,
             hopper.goal_score) == (0.995, 1024, 0.04, 'linear', 0.0, 1_000_000, 0.0, 256, 3e-4, 3800)
     cheetah = resolved("--preset", "tuned", "--env_name", "HalfCheetah-v5")
-    assert (cheetah.total_sample_size, cheetah.ortho_init, hopper.ortho_init, tuned.ortho_init) == (1000, True, False, False)
+    assert (cheetah.total_sample_size, cheetah.ortho_init, hopper.ortho_init, tuned.ortho_init) == \
+        (1000, True, False, False)
     assert (tuned.critic_hidden_size, cheetah.critic_hidden_size) == (0, 0)
     assert (tuned.critic_lr, cheetah.critic_lr) == (1e-3, 1e-3)
     assert (tuned.max_kl_final, cheetah.max_kl_final) == (0.0, 0.0)
@@ -168,9 +171,9 @@ def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_pa
 
 
 def test_tuned_resume_is_bit_for_bit_too(tmp_path):
-    common = ["--preset", "tuned"]
-    train_script.main([*common, "--max_iter_num", "4", "--save_path", str(tmp_path / "a"), "--logdir", str(tmp_path / "l")])
-    train_script.main([*common, "--max_iter_num", "2", "--save_path", str(tmp_path / "b"), "--logdir", str(tmp_path / "l")])
+    common = ["--preset", "tuned", "--logdir", str(tmp_path / "l")]
+    train_script.main([*common, "--max_iter_num", "4", "--save_path", str(tmp_path / "a")])
+    train_script.main([*common, "--max_iter_num", "2", "--save_path", str(tmp_path / "b")])
     train_script.main(["--load_model", str(tmp_path / "b" / "checkpoint.pth"), "--max_iter_num", "4"])
     a, b = (load_checkpoint(str(tmp_path / x / "checkpoint.pth")) for x in "ab")
     for part in ("actor", "critic"):

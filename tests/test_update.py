@@ -194,7 +194,8 @@ def test_cg_iters_and_cg_damping_reach_the_search_direction(tiny_actor, states):
     torch.nn.init.zeros_(critic.fc3.bias)  # V = 0 before the update: advantages = the normalized returns
     advantages = get_returns(batch.rewards, masks, 0.99)
     logp = Normal(*tiny_actor(states)).log_prob(batch.actions).sum(-1)
-    g = flat_grad(torch.autograd.grad((advantages * logp).mean(), tiny_actor.parameters()))  # grad of the surrogate at theta_old
+    # grad of the surrogate at theta_old
+    g = flat_grad(torch.autograd.grad((advantages * logp).mean(), tiny_actor.parameters()))
     H = explicit_kl_hessian(tiny_actor, states)
 
     def step(cg_iters, cg_damping):

@@ -31,7 +31,8 @@ def atomic_save(obj, path):
 def safe_load(path, what="model"):
     """torch.load(weights_only=True): tensors and plain containers only, never arbitrary code."""
     if not os.path.isfile(path):
-        raise UserError(f"{what} file '{path}' does not exist; train one with 'python train.py' or pass --load_model PATH")
+        raise UserError(f"{what} file '{path}' does not exist; "
+                        "train one with 'python train.py' or pass --load_model PATH")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, wrong format, or a pickle that asks for code

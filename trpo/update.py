@@ -53,8 +53,9 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
     """Update critic (Adam) and actor (one trust-region step) on one batch.
 
     Guards: a non-finite reward or state, or a non-finite critic loss, skips
-    both updates (and leaves the running statistics alone); a non-finite policy gradient, a non-finite or non-positive s^T H s,
-    or a line search that cannot improve skips the policy update. Then
+    both updates (and leaves the running statistics alone); a non-finite policy
+    gradient, a non-finite or non-positive s^T H s, or a line search that cannot
+    improve skips the policy update. Then
     UpdateInfo.skipped says why, and no parameter has changed.
     """
     states, actions = batch.states, batch.actions
