@@ -3,7 +3,7 @@ import numpy as np
 from gymnasium.wrappers import RecordVideo
 
 from trpo.checkpoint import load_policy
-from trpo.cli import ArgumentParser, run_main
+from trpo.cli import ArgumentParser, run_main, seed_arg
 from trpo.envs import check_display, make_env
 from trpo.errors import UserError
 from trpo.evaluate import run_episodes
@@ -14,7 +14,7 @@ def parse_args(argv=None):
     p.add_argument('--load_model', default='save_model/model.pth',
                    help='model.pth written by train.py, or a checkpoint.pth (its latest actor)')
     p.add_argument('--episodes', type=int, default=10, help='number of episodes to run')
-    p.add_argument('--seed', type=int, default=0, help='episode k starts from reset(seed=seed + k)')
+    p.add_argument('--seed', type=seed_arg, default=0, help='episode k starts from reset(seed=seed + k)')
     p.add_argument('--stochastic', action='store_true',
                    help='sample a ~ N(mu, std^2) as in training (default: the mean action mu)')
     show = p.add_mutually_exclusive_group()

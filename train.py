@@ -19,7 +19,7 @@ from tensorboardX import SummaryWriter
 
 from trpo.checkpoint import (Progress, actor_options, load_checkpoint, load_policy, restore_checkpoint,
                              save_checkpoint, save_policy)
-from trpo.cli import ArgumentParser, StopRequest, run_main
+from trpo.cli import ArgumentParser, StopRequest, run_main, seed_arg
 from trpo.envs import auto_num_envs, check_display, env_sizes, make_vector_env, resolve_env_name
 from trpo.errors import Interrupted, UserError
 from trpo.model import Actor, Critic
@@ -60,7 +60,8 @@ def build_parser():
     p.add_argument('--logdir', type=str, default='./logs',
                    help='tensorboardX logs directory (one subfolder per run)')
     # added
-    p.add_argument('--seed', type=int, default=500, help='seed of torch and of the environments (the slides use 500)')
+    p.add_argument('--seed', type=seed_arg, default=500,
+                   help='seed of torch and of the environments (the slides use 500)')
     p.add_argument('--num_envs', type=word_or('auto', int, 'a positive integer'), default='auto',
                    help='environments sampled side by side; auto: one episode each per batch, '
                         'ceil(total_sample_size / episode limit), at most 16 (Pendulum: 11)')
@@ -144,8 +145,10 @@ def check_args(args):
                 'critic_epochs', 'cg_iters'] + [name for name in ('max_iter_num', 'max_env_steps')
                                                 if getattr(args, name) is not None]
     for name in positive:
-        if not getattr(args, name) > 0:
-            raise UserError(f"--{name} must be positive, got {getattr(args, name)}")
+        if not 0 < getattr(args, name) < math.inf:
+            raise UserError(f"--{name} must be positive and finite, got {getattr(args, name)}")
+    if math.isnan(args.goal_score):
+        raise UserError("--goal_score must be a number (inf: train to the end of the budget), got nan")
     if args.critic_batch_size < 0:
         raise UserError(f"--critic_batch_size must be 0 (whole batch) or positive, got {args.critic_batch_size}")
     if args.critic_hidden_size < 0:

@@ -136,6 +136,12 @@ def test_render_opens_a_real_window_under_xvfb():
     (["--hidden_size", "0"], ["--hidden_size"]),
     (["--critic_lr=-1e-3"], ["--critic_lr"]),
     (["--max_kl", "abc"], ["--max_kl", "invalid float"]),
+    (["--max_kl", "inf"], ["--max_kl", "positive and finite"]),
+    (["--critic_lr", "inf"], ["--critic_lr", "positive and finite"]),
+    (["--goal_score", "nan"], ["--goal_score", "inf: train to the end"]),
+    (["--seed", "-1"], ["--seed", "[0, 2**32)", "'-1'"]),
+    (["--seed", "18446744073709551616"], ["--seed", "[0, 2**32)"]),
+    (["--seed", "1.5"], ["--seed", "[0, 2**32)"]),
     (["--log_interval", "0"], ["--log_interval"]),
     (["--gamma", "1.5"], ["--gamma", "(0, 1]"]),
     (["--gamma", "0"], ["--gamma"]),
@@ -168,6 +174,15 @@ def test_pendulum_v0_means_v1(tmp_path):
                          "--logdir", str(tmp_path / "l"), "--save_path", str(tmp_path / "m"))
     assert code == 0, err
     assert "Pendulum-v0 is Pendulum-v1" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seed", "-3"], ["--seed", "[0, 2**32)"]),
+    (["--episodes", "0"], ["--episodes", "at least 1"]),
+])
+def test_test_bad_input_is_one_line_error(args, words):
+    code, out, err = run("test.py", *args)
+    assert_one_line_error(code, err, *words)
 
 
 def test_corrupt_and_truncated_models_are_one_line_errors(tmp_path):

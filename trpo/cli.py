@@ -6,6 +6,17 @@ import sys
 from trpo.errors import Interrupted, UserError
 
 
+def seed_arg(text):
+    """An argparse type: a seed of torch and of Gymnasium's reset, an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got '{text}'")
+    return value
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag prints one line (not the whole usage block) and exits with 2."""
 
