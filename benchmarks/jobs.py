@@ -6,13 +6,14 @@ stops with KeyboardInterrupt), no run starts after it, and what finished keeps i
 The workers leave the terminal's process group, so Ctrl-C reaches them only through the benchmark,
 once, and never while they are between runs.
 """
+import argparse
 import multiprocessing
 import os
 import signal
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-from trpo.cli import StopRequest
+from trpo.cli import StopRequest, seed_arg
 from trpo.errors import Interrupted
 
 _stop = None  # in a worker: the Event the benchmark sets to stop
@@ -43,6 +44,37 @@ def _run_one(fn, args):
         return None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def positive_int(text):
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'")
+    return value
+
+
+class _Seeds(argparse.Action):
+    """--seeds: each seed once (two runs of one seed would train into the same folder)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        repeated = sorted({s for s in values if values.count(s) > 1})
+        if repeated:
+            parser.error(f"--seeds lists {', '.join(map(str, repeated))} more than once")
+        setattr(namespace, self.dest, values)
+
+
+def add_run_flags(p, env_name, seeds, max_env_steps, out_help):
+    """The flags both benchmarks share: which runs, their budget and evaluation, how many side by side, where."""
+    p.add_argument('--env_name', default=env_name)
+    p.add_argument('--seeds', nargs='+', type=seed_arg, action=_Seeds, default=seeds)
+    p.add_argument('--max_env_steps', type=positive_int, default=max_env_steps)
+    p.add_argument('--eval_episodes', type=positive_int, default=10)
+    p.add_argument('--jobs', type=positive_int, default=2, help='runs side by side (one core each)')
+    p.add_argument('--out', default=None, help=out_help)
 
 
 def run_all(fn, jobs, workers):

@@ -25,8 +25,8 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 
 import train as train_script  # noqa: E402
-from jobs import run_all  # noqa: E402
-from trpo.cli import run_main  # noqa: E402
+from jobs import add_run_flags, run_all  # noqa: E402
+from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
 from trpo.envs import make_env, resolve_env_name  # noqa: E402
 from trpo.evaluate import run_episodes  # noqa: E402
@@ -116,16 +116,11 @@ def plot(runs, env_name, path):
 
 
 def benchmark():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--env_name', default='Pendulum-v1')
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_flags(p, 'Pendulum-v1', [1, 2, 3, 4, 5], 150_000, 'results folder (default: results/<env_name>)')
     p.add_argument('--presets', nargs='+', default=['slides', 'tuned'], choices=['slides', 'tuned'])
-    p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3, 4, 5])
-    p.add_argument('--max_env_steps', type=int, default=150_000)
     p.add_argument('--goal', type=float, default=None,
                    help="score for 'steps to goal'; default: the preset's goal_score for the environment")
-    p.add_argument('--eval_episodes', type=int, default=10)
-    p.add_argument('--jobs', type=int, default=2, help='runs side by side (one core each)')
-    p.add_argument('--out', default=None, help='results folder (default: results/<env_name>)')
     args, extra = p.parse_known_args()  # anything else goes to train.py
     train_script.build_parser().parse_args(extra)  # a flag train.py does not know stops here, once
     out = args.out or os.path.join('results', args.env_name)

@@ -27,8 +27,8 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from jobs import run_all  # noqa: E402
-from trpo.cli import run_main  # noqa: E402
+from jobs import add_run_flags, run_all  # noqa: E402
+from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.envs import make_env  # noqa: E402
 from trpo.errors import UserError  # noqa: E402
 from trpo.evaluate import run_episodes  # noqa: E402
@@ -100,13 +100,8 @@ def summarize(runs, env_name, max_env_steps):
 
 
 def benchmark():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--env_name', default='Hopper-v5')
-    p.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3, 4])
-    p.add_argument('--max_env_steps', type=int, default=1_000_000)
-    p.add_argument('--eval_episodes', type=int, default=10)
-    p.add_argument('--jobs', type=int, default=2, help='runs side by side (one core each)')
-    p.add_argument('--out', default=None, help='results folder (default: results/<env_name>/sb3-contrib)')
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_flags(p, 'Hopper-v5', [1, 2, 3, 4], 1_000_000, 'results folder (default: results/<env_name>/sb3-contrib)')
     args = p.parse_args()
     if importlib.util.find_spec('sb3_contrib') is None:
         raise UserError('sb3-contrib is not installed; this script needs it: pip install sb3-contrib')
