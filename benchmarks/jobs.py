@@ -4,9 +4,11 @@ On the first SIGINT or SIGTERM the benchmark tells every worker to stop: a train
 gets one SIGINT (train.py then finishes its iteration, saves its checkpoint and stops; other code
 stops with KeyboardInterrupt), no run starts after it, and what finished keeps its files.
 The workers leave the terminal's process group, so Ctrl-C reaches them only through the benchmark,
-once, and never while they are between runs.
+once, and never while they are between runs. If the benchmark dies without that stop (SIGKILL, a
+closed terminal), the kernel kills its workers too (Linux); each run keeps its last checkpoint.
 """
 import argparse
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -19,13 +21,24 @@ from trpo.errors import Interrupted
 _stop = None  # in a worker: the Event the benchmark sets to stop
 
 
-def _start_worker(stop):
+def _start_worker(stop, parent):
     global _stop
     _stop = stop
+    _die_with(parent)
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # between runs a stop is not an error
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.Thread(target=_signal_when_set, args=(stop,), daemon=True).start()
+
+
+def _die_with(parent):
+    """Ask Linux to SIGKILL this worker when its parent dies: prctl(PR_SET_PDEATHSIG, SIGKILL)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: a killed benchmark leaves its runs to finish
+        return
+    if os.getppid() != parent:  # it died before the request
+        os._exit(1)
 
 
 def _signal_when_set(stop):
@@ -81,7 +94,8 @@ def run_all(fn, jobs, workers):
     """[fn(*job) for job in jobs], `workers` at a time. A run's error is raised here; a signal
     raises Interrupted, which says how many runs finished."""
     stop = multiprocessing.Event()
-    with StopRequest() as request, ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(stop,)) as pool:
+    with StopRequest() as request, ProcessPoolExecutor(workers, initializer=_start_worker,
+                                                     initargs=(stop, os.getpid())) as pool:
         futures = [pool.submit(_run_one, fn, job) for job in jobs]
         pending = futures
         while pending and not request.signum:

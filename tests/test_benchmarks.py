@@ -79,3 +79,41 @@ def test_bad_benchmark_flags_are_one_line_before_any_run(tmp_path, args, line):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [f'presets.py: error: {line} (see --help)']
     assert os.listdir(tmp_path) == []
+
+
+def processes_mentioning(text):
+    """pids of the processes whose command line holds text (read from /proc)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                if text.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:  # it ended meanwhile
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='the workers die with the benchmark on Linux')
+def test_a_killed_benchmark_takes_its_workers_with_it(tmp_path):
+    proc = subprocess.Popen([sys.executable, 'benchmarks/presets.py', '--presets', 'tuned', '--seeds', '1', '2',
+                             '--max_env_steps', '1000000', '--out', str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seeds = [tmp_path / f'tuned_seed{s}' / 'checkpoint.pth' for s in (1, 2)]
+    try:
+        for _ in range(1200):  # wait until both runs are training
+            if all(map(os.path.exists, seeds)) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert len(processes_mentioning(str(tmp_path))) == 3  # the benchmark and its two workers
+        proc.kill()  # SIGKILL: no handler runs in the benchmark
+        proc.wait()
+        for _ in range(100):
+            if not processes_mentioning(str(tmp_path)):
+                break
+            time.sleep(0.1)
+        assert processes_mentioning(str(tmp_path)) == []
+        assert all(map(os.path.exists, seeds))  # each run keeps its last checkpoint
+    finally:
+        for pid in processes_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
