@@ -15,7 +15,7 @@ import signal
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-from trpo.cli import StopRequest, seed_arg
+from trpo.cli import StopRequest, int_in, seed_arg
 from trpo.errors import Interrupted
 
 _stop = None  # in a worker: the Event the benchmark sets to stop
@@ -59,15 +59,7 @@ def _run_one(fn, args):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def positive_int(text):
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'")
-    return value
+positive_int = int_in(1, None, 'a positive integer')
 
 
 class _Seeds(argparse.Action):

@@ -6,15 +6,20 @@ import sys
 from trpo.errors import Interrupted, UserError
 
 
-def seed_arg(text):
-    """An argparse type: a seed of torch and of Gymnasium's reset, an integer in [0, 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got '{text}'")
-    return value
+def int_in(low, high, expected):
+    """An argparse type: an integer in [low, high) (high None: no bound), else 'must be <expected>'."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got '{text}'")
+        return value
+    return parse
+
+
+seed_arg = int_in(0, 2 ** 32, 'an integer in [0, 2**32)')  # a seed of torch and of Gymnasium's reset
 
 
 class ArgumentParser(argparse.ArgumentParser):
