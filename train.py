@@ -25,7 +25,7 @@ from trpo.errors import Interrupted, UserError
 from trpo.model import Actor, Critic
 from trpo.sampler import collect_trajectories
 from trpo.presets import apply_preset
-from trpo.update import UpdateOptions, train_model
+from trpo.update import UpdateOptions, train_model, update_running_stats
 
 
 def build_parser():
@@ -302,6 +302,8 @@ def run_iteration(args, envs, actor, critic, critic_optimizer, progress, writer)
                                    seed=args.seed if progress.iteration == 0 else None)
     max_kl = trust_region(args, progress.total_steps)
     info = train_model(actor, critic, critic_optimizer, rollout.batch, args.gamma, max_kl, update_options(args))
+    if info.usable:  # the batch joins the running statistics after the update (tuned preset)
+        update_running_stats(actor, critic, rollout.batch, args.gamma)
     seconds = time.perf_counter() - start
 
     log_episodes(writer, rollout, progress)

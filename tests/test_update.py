@@ -7,7 +7,7 @@ from torch.distributions import Normal, kl_divergence as torch_kl
 
 from conftest import explicit_kl_hessian
 from trpo.model import Actor, Critic
-from trpo.update import Batch, UpdateOptions, train_model
+from trpo.update import Batch, UpdateOptions, train_model, update_running_stats
 from trpo.utils import (backtracking_line_search, flat_grad, flat_params, get_log_prob, get_returns,
                         surrogate_loss, update_model)
 
@@ -155,6 +155,56 @@ def test_a_nan_state_leaves_the_tuned_running_statistics_alone():
     batch.states[7, 0] = float("nan")
     info = train_model(actor, critic, opt, batch, 0.99, 0.01, UpdateOptions(gae_lambda=0.95))
     assert "non-finite reward or state" in info.skipped
+    for saved, now in zip(before, (actor.state_dict(), critic.state_dict())):
+        assert all(torch.equal(saved[k], now[k]) for k in saved)  # weights and running statistics
+
+
+def tuned_pair(seed=0):
+    torch.manual_seed(seed)
+    actor = Actor(3, 1, learn_std=True, log_std_init=-0.5, normalize_obs=True)
+    critic = Critic(3, obs_norm=actor.obs_norm, scale_rewards=True)
+    return actor, critic, torch.optim.Adam(critic.parameters(), lr=1e-3)
+
+
+def sampled_batch(actor, T=400, seed=1):
+    """States far from the running statistics (mean 5, std 3), actions drawn from actor itself."""
+    g = torch.Generator().manual_seed(seed)
+    states = 5 + 3 * torch.randn(T, 3, generator=g)
+    with torch.no_grad():
+        mu, std = actor(states)
+    actions = mu + std * torch.randn(mu.shape, generator=g)
+    masks = torch.ones(T)
+    masks[T // 2 - 1] = masks[T - 1] = 0
+    return Batch(states, actions, torch.randn(T, generator=g), masks, terminals=torch.zeros(T),
+                 next_states=5 + 3 * torch.randn(T, 3, generator=g))
+
+
+@pytest.mark.parametrize("max_kl", [0.01, 0.03])
+def test_the_trust_region_holds_against_the_policy_that_sampled_the_batch(max_kl):
+    """With running statistics (tuned preset), KL(sampling actor || updated actor) on the batch's states
+    is at most max_kl, and the statistics take in the batch only afterwards (update_running_stats)."""
+    actor, critic, opt = tuned_pair()
+    batch = sampled_batch(actor)
+    sampler = copy.deepcopy(actor)
+    info = train_model(actor, critic, opt, batch, 0.99, max_kl, UpdateOptions(gae_lambda=0.95))
+    assert info.accepted and info.usable
+    kl = mean_kl(sampler, actor, batch.states)
+    assert 0 < kl <= max_kl and kl == pytest.approx(info.kl, rel=1e-4)
+    assert actor.obs_norm.count.item() == 0 and critic.return_norm.count.item() == 0
+    update_running_stats(actor, critic, batch, 0.99)
+    torch.testing.assert_close(actor.obs_norm.mean, batch.states.double().mean(0))
+    torch.testing.assert_close(actor.obs_norm.var, batch.states.double().var(0, unbiased=False))
+    assert critic.return_norm.count.item() == len(batch.states)
+
+
+def test_a_diverged_critic_leaves_the_running_statistics_alone():
+    actor, critic, opt = tuned_pair()
+    train_model(actor, critic, opt, sampled_batch(actor), 0.99, 0.01, UpdateOptions(gae_lambda=0.95))
+    update_running_stats(actor, critic, sampled_batch(actor), 0.99)
+    torch.nn.init.constant_(critic.fc3.bias, float("inf"))
+    before = copy.deepcopy((actor.state_dict(), critic.state_dict()))
+    info = train_model(actor, critic, opt, sampled_batch(actor, seed=2), 0.99, 0.01, UpdateOptions(gae_lambda=0.95))
+    assert "critic diverged" in info.skipped and not info.usable
     for saved, now in zip(before, (actor.state_dict(), critic.state_dict())):
         assert all(torch.equal(saved[k], now[k]) for k in saved)  # weights and running statistics
 

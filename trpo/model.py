@@ -1,5 +1,7 @@
 """Actor and critic networks, as on the slides (2 tanh hidden layers each), and the
 running observation normalizer of the tuned preset."""
+import copy
+
 import torch
 import torch.nn as nn
 
@@ -29,8 +31,18 @@ class RunningNorm(nn.Module):
         self.mean.add_(delta * n / total)
         self.count.copy_(total)
 
+    def merged(self, x):
+        """A copy with the batch x merged in; self is unchanged."""
+        other = copy.deepcopy(self)
+        other.update(x)
+        return other
+
+    def std(self):
+        """sqrt(var + 1e-8), the divisor forward() uses (float64)."""
+        return torch.sqrt(self.var + 1e-8)
+
     def forward(self, x):
-        z = (x - self.mean.to(x.dtype)) / torch.sqrt(self.var.to(x.dtype) + 1e-8)
+        z = (x - self.mean.to(x.dtype)) / self.std().to(x.dtype)
         return z.clamp(-self.clip, self.clip)
 
 

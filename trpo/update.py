@@ -30,6 +30,7 @@ class UpdateInfo(NamedTuple):
     kl: float
     surrogate_improvement: float
     skipped: str = ''  # why the policy was left as it was ('' when the step was taken)
+    usable: bool = True  # False: the batch or the critic loss was not finite, and nothing was updated
 
 
 class UpdateOptions(NamedTuple):
@@ -44,29 +45,31 @@ class UpdateOptions(NamedTuple):
     fast_fvp: bool = True  # False: the slides' double-backward Fisher-vector product (same numbers, slower)
 
 
-def skipped_update(critic_loss, reason):
+def skipped_update(critic_loss, reason, usable=True):
     """UpdateInfo of an iteration whose policy update was skipped, leaving the actor as it was."""
-    return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason)
+    return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason, usable)
 
 
 def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions()):
     """Update critic (Adam) and actor (one trust-region step) on one batch.
 
+    pi_old is the policy that collected the batch: the running statistics (tuned
+    preset) are used as they were while it sampled, and train_model never changes
+    them; update_running_stats merges the batch into them after the update. So
+    mean KL(pi_old || pi_new) <= max_kl holds against the policy that acted.
+
     Guards: a non-finite reward or state, or a non-finite critic loss, skips
-    both updates (and leaves the running statistics alone); a non-finite policy
-    gradient, a non-finite or non-positive s^T H s, or a line search that cannot
-    improve skips the policy update. Then
-    UpdateInfo.skipped says why, and no parameter has changed.
+    both updates (UpdateInfo.usable is False: do not merge the batch into the
+    statistics); a non-finite policy gradient, a non-finite or non-positive
+    s^T H s, or a line search that cannot improve skips the policy update. Then
+    UpdateInfo.skipped says why, and no actor parameter has changed.
     """
     states, actions = batch.states, batch.actions
-    if not (torch.isfinite(batch.rewards).all() and torch.isfinite(states).all()):  # before any statistic sees them
-        return skipped_update(float('nan'), 'the batch holds a non-finite reward or state')
-    if isinstance(actor.obs_norm, RunningNorm):  # tuned preset: the batch joins the running statistics
-        actor.obs_norm.update(states)
+    if not (torch.isfinite(batch.rewards).all() and torch.isfinite(states).all()):
+        return skipped_update(float('nan'), 'the batch holds a non-finite reward or state', usable=False)
     rewards = batch.rewards
-    if critic.return_norm is not None:  # tuned preset: rewards / std of the discounted returns seen so far
-        critic.return_norm.update(discounted_sum(rewards, batch.masks, gamma).unsqueeze(-1))
-        rewards = rewards / torch.sqrt(critic.return_norm.var.float() + 1e-8)
+    if critic.return_norm is not None:  # tuned preset: rewards / std of the discounted returns, this batch's too
+        rewards = rewards / critic.return_norm.merged(discounted_returns(batch, gamma)).std().float()
     with torch.no_grad():
         values = critic(states).squeeze(-1)  # V before the critic's update: the advantages use it
 
@@ -84,14 +87,14 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
         advantages = normalize(advantages)
     critic_loss = torch.nn.functional.mse_loss(values, returns)
     if not torch.isfinite(critic_loss):
-        return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)')
+        return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)', usable=False)
 
     # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2
     update_critic(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
 
     # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
     with torch.no_grad():
-        mu, std = actor(states)
+        mu, std = actor(states)  # pi_old: the sampling policy, with the statistics it sampled with
         old_policy = get_log_prob(actions, mu, std)
     actor_loss = surrogate_loss(actor, advantages, states, old_policy, actions)
     actor_loss_grad = flat_grad(torch.autograd.grad(actor_loss, actor.parameters()))
@@ -122,3 +125,18 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
     skipped = '' if result.accepted else 'the line search found no step within max_kl that improves the surrogate'
     return UpdateInfo(critic_loss.item(), result.accepted, result.step_fraction,
                       result.kl, result.improvement, skipped)
+
+
+def discounted_returns(batch, gamma):
+    """The discounted returns of the batch's raw rewards, (T, 1): what --scale_rewards takes the std of."""
+    return discounted_sum(batch.rewards, batch.masks, gamma).unsqueeze(-1)
+
+
+@torch.no_grad()
+def update_running_stats(actor, critic, batch, gamma):
+    """After the update: merge the batch's states into the observation statistics and its
+    discounted returns into the return statistics (tuned preset; nothing for the slides')."""
+    if isinstance(actor.obs_norm, RunningNorm):
+        actor.obs_norm.update(batch.states)
+    if critic.return_norm is not None:
+        critic.return_norm.update(discounted_returns(batch, gamma))
