@@ -11,8 +11,11 @@ import argparse
 import ctypes
 import multiprocessing
 import os
+import platform
 import signal
+import subprocess
 import threading
+from importlib import metadata
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
 from trpo.cli import StopRequest, int_in, seed_arg
@@ -57,6 +60,22 @@ def _run_one(fn, args):
         return None
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def provenance():
+    """What a result was measured with: the commit, the library versions and the CPU."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    git = subprocess.run(['git', 'describe', '--always', '--dirty'], cwd=root, capture_output=True, text=True)
+    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')),
+               platform.processor() or platform.machine()) if os.path.exists('/proc/cpuinfo') else platform.machine()
+    versions = {}
+    for name in ('torch', 'gymnasium', 'numpy', 'mujoco', 'sb3-contrib', 'stable-baselines3'):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return {'commit': git.stdout.strip() or 'unknown', 'python': platform.python_version(), 'versions': versions,
+            'cpu': cpu, 'cpus': os.cpu_count()}
 
 
 positive_int = int_in(1, None, 'a positive integer')

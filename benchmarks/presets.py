@@ -25,7 +25,7 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 
 import train as train_script  # noqa: E402
-from jobs import add_run_flags, run_all  # noqa: E402
+from jobs import add_run_flags, provenance, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
 from trpo.envs import make_env, resolve_env_name  # noqa: E402
@@ -75,23 +75,31 @@ def steps_to(curve, goal):
     return next((steps for steps, avg in curve if avg > goal), None)
 
 
-def summarize(runs, env_name, max_env_steps, goal):
+def steps_range(to_goal):
+    """'median (min-max)' of steps to goal; a seed that never reached it counts as infinitely many."""
+    reached = sorted(s if s is not None else math.inf for s in to_goal)
+    text = ['not reached' if math.isinf(x) else f'{x:,.0f}' for x in (np.median(reached), reached[0], reached[-1])]
+    return f'{text[0]} ({text[1]} to {text[2]})'
+
+
+def summarize(runs, env_name, max_env_steps, goal, measured_with):
+    versions = ', '.join(f'{k} {v}' for k, v in measured_with['versions'].items())
     lines = [f'# {env_name}: {max_env_steps:,} environment steps per run', '',
+             f"Measured at commit {measured_with['commit']} with Python {measured_with['python']}, {versions}, "
+             f"on {measured_with['cpus']} x {measured_with['cpu']}.", '',
              f'Steps to goal: environment steps until the 100-episode average first exceeds {goal:g}. '
              'Final: mean deterministic return of the final policy over its 10 evaluation episodes.', '',
-             '| preset | seeds | steps to goal, median | final return, mean ± std | final, median | '
+             '| preset | seeds | steps to goal, median (range) | final return, median (range) | final, mean ± std | '
              'per seed (steps to goal / final) | minutes per run |', '|---|---|---|---|---|---|---|']
     for preset in dict.fromkeys(r['preset'] for r in runs):
         rs = [r for r in runs if r['preset'] == preset]
         to_goal = [steps_to(r['curve'], goal) for r in rs]
         finals = [float(np.mean(r['eval'])) for r in rs]
-        reached = sorted(s if s is not None else math.inf for s in to_goal)
-        median_steps = np.median(reached)
         per_seed = ', '.join(f"{r['seed']}: {'-' if s is None else f'{s:,}'} / {f:.1f}"
                              for r, s, f in zip(rs, to_goal, finals))
-        lines.append(f"| {preset} | {len(rs)} | {'not reached' if math.isinf(median_steps) else f'{median_steps:,.0f}'}"
-                     f" | {np.mean(finals):.1f} ± {np.std(finals):.1f} | {np.median(finals):.1f} | {per_seed} | "
-                     f"{np.mean([r['seconds'] for r in rs]) / 60:.1f} |")
+        lines.append(f"| {preset} | {len(rs)} | {steps_range(to_goal)} | {np.median(finals):.1f} "
+                     f"({min(finals):.1f} to {max(finals):.1f}) | {np.mean(finals):.1f} ± {np.std(finals):.1f} | "
+                     f"{per_seed} | {np.mean([r['seconds'] for r in rs]) / 60:.1f} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -128,11 +136,12 @@ def benchmark():
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
     jobs = [(args.env_name, preset, seed, args.max_env_steps, out, extra, args.eval_episodes)
             for preset in args.presets for seed in args.seeds]
+    measured_with = provenance()
     runs = run_all(train_and_evaluate, jobs, args.jobs)
     with open(os.path.join(out, 'results.json'), 'w') as f:
         json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
-                   'extra_flags': extra, 'runs': runs}, f)
-    summary = summarize(runs, args.env_name, args.max_env_steps, goal)
+                   'extra_flags': extra, 'measured_with': measured_with, 'runs': runs}, f)
+    summary = summarize(runs, args.env_name, args.max_env_steps, goal, measured_with)
     with open(os.path.join(out, 'summary.md'), 'w') as f:
         f.write(summary)
     plot(runs, args.env_name, os.path.join(out, 'curves.png'))
