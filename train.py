@@ -219,13 +219,12 @@ def new_run_dir(logdir, env_name, seed):
 
 
 def log_episodes(writer, rollout, progress):
-    """log/score per episode (x = episode number), score/episode (x = env steps at its end)."""
-    steps_at_end = progress.total_steps + np.cumsum(rollout.episode_lengths)
-    for score, steps in zip(rollout.episode_returns, steps_at_end):
+    """log/score per episode (x = episode number), score/episode (x = environment steps done when it ended)."""
+    for score, steps in zip(rollout.episode_returns, rollout.episode_end_steps):
         progress.episodes += 1
         progress.recent_rewards.append(score)
         writer.add_scalar('log/score', score, progress.episodes)
-        writer.add_scalar('score/episode', score, int(steps))
+        writer.add_scalar('score/episode', score, progress.total_steps + steps)
 
 
 def log_update(writer, info, total_steps, scalars):

@@ -34,6 +34,8 @@ def test_batch_is_whole_consistent_episodes(num_envs, mode):
     assert ends[-1] == len(batch.masks) - 1  # the batch ends on an episode end
     assert [len(e) for e in episodes] == [200] * 4  # Pendulum truncates at 200; 4 x 200 >= 700 > 3 x 200
     assert rollout.episode_lengths == [200] * 4
+    # batch steps done by all environments together when each episode ended: n start together, then one more
+    assert rollout.episode_end_steps == {1: [200, 400, 600, 800], 3: [600, 600, 600, 800], 4: [800] * 4}[num_envs]
     np.testing.assert_allclose(sorted(rollout.episode_returns),
                                sorted(batch.rewards[e].sum().item() for e in episodes), rtol=1e-5)
     s, a, r = batch.states.double().numpy(), batch.actions.double().numpy(), batch.rewards.double().numpy()

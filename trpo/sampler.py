@@ -13,6 +13,7 @@ class Rollout(NamedTuple):
     batch: Batch
     episode_returns: list  # in the order the episodes ended
     episode_lengths: list
+    episode_end_steps: list  # batch steps done (all environments) when each episode ended
 
 
 def _wants_new_episode(completed_steps, num_completed, ep_len, running, total_sample_size):
@@ -41,8 +42,8 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     running = np.ones(n, dtype=bool)  # in an episode that belongs to the batch
     ep_len, ep_ret = np.zeros(n, dtype=np.int64), np.zeros(n)
     used = np.zeros(n, dtype=np.int64)
-    returns, lengths = [], []
-    rows = []
+    returns, lengths, end_steps = [], [], []
+    rows, steps_done = [], 0
     while running.any():
         mu, std = actor(torch.as_tensor(obs, dtype=torch.float32))
         action = get_action(mu, std)
@@ -53,12 +54,14 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
             final_obs[i] = info["final_obs"][i]
         rows.append((obs, action, reward, done, terminated, final_obs))
         ep_len += running
+        steps_done += int(running.sum())  # every environment still running took a step of the batch
         ep_ret += np.where(running, reward, 0.0)
         ended = np.flatnonzero(done & running)
         for i in ended:  # bookkeeping first, so every decision below sees all completions
             used[i] += ep_len[i]
             returns.append(float(ep_ret[i]))
             lengths.append(int(ep_len[i]))
+            end_steps.append(steps_done)
             ep_len[i], ep_ret[i] = 0, 0.0
             running[i] = False
         for i in ended:
@@ -72,4 +75,4 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
 
     batch = Batch(states=take(obs_), actions=take(act_), rewards=take(rew_), masks=1.0 - take(done_),
                   terminals=take(term_), next_states=take(next_))
-    return Rollout(batch, returns, lengths)
+    return Rollout(batch, returns, lengths, end_steps)
