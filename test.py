@@ -1,18 +1,25 @@
-"""Watch or measure a saved policy: python test.py [--render | --record DIR] [--episodes N]."""
+"""Watch or measure a saved policy: python test.py [--render | --record DIR] [--episodes N].
+
+With no --load_model: save_model/model.pth (the latest training run's) if there is one,
+else the Pendulum-v1 policy that ships with the package.
+"""
 import numpy as np
 from gymnasium.wrappers import RecordVideo
 
-from trpo.checkpoint import load_policy
+from trpo.checkpoint import find_model, load_policy
 from trpo.cli import ArgumentParser, run_main, seed_arg
-from trpo.envs import check_display, make_env
+from trpo.envs import check_display, make_env, render_offscreen
 from trpo.errors import UserError
 from trpo.evaluate import run_episodes
 
 
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__)
-    p.add_argument('--load_model', default='save_model/model.pth',
-                   help='model.pth written by train.py, or a checkpoint.pth (its latest actor)')
+    p.add_argument('--load_model', default=None,
+                   help='model.pth written by train.py, or a checkpoint.pth (its latest actor); a bare file name '
+                        'is also looked up in --save_path. Default: save_model/model.pth if it exists, else the '
+                        'shipped Pendulum-v1 policy')
+    p.add_argument('--save_path', default='./save_model/', help='where train.py saved its models')
     p.add_argument('--episodes', type=int, default=10, help='number of episodes to run')
     p.add_argument('--seed', type=seed_arg, default=0, help='episode k starts from reset(seed=seed + k)')
     p.add_argument('--stochastic', action='store_true',
@@ -28,6 +35,7 @@ def make_test_env(env_name, render, record):
         check_display()
         return make_env(env_name, render_mode='human')
     if record:
+        render_offscreen()
         return RecordVideo(make_env(env_name, render_mode='rgb_array'), record,
                            episode_trigger=lambda k: True, name_prefix='trpo')
     return make_env(env_name)
@@ -36,7 +44,9 @@ def make_test_env(env_name, render, record):
 def test(args):
     if args.episodes < 1:
         raise UserError(f'--episodes must be at least 1, got {args.episodes}')
-    actor, info = load_policy(args.load_model)
+    path = find_model(args.load_model, args.save_path)
+    actor, info = load_policy(path)
+    print(f'loaded {path} ({info["env_name"]})')
     env = make_test_env(info['env_name'], args.render, args.record)
     try:
         scores = run_episodes(env, actor, args.episodes, seed=args.seed, stochastic=args.stochastic)

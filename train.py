@@ -17,8 +17,8 @@ import torch
 import torch.optim as optim
 from tensorboardX import SummaryWriter
 
-from trpo.checkpoint import (Progress, actor_options, load_checkpoint, load_policy, restore_checkpoint,
-                             save_checkpoint, save_policy)
+from trpo.checkpoint import (Progress, actor_options, find_model, load_checkpoint, load_policy,
+                             restore_checkpoint, save_checkpoint, save_policy)
 from trpo.cli import ArgumentParser, StopRequest, run_main, seed_arg
 from trpo.envs import auto_num_envs, check_display, env_sizes, make_vector_env, resolve_env_name
 from trpo.errors import Interrupted, UserError
@@ -35,7 +35,8 @@ def build_parser():
                    help='Gymnasium id with Box spaces (Pendulum-v0 is accepted and means Pendulum-v1)')
     p.add_argument('--load_model', type=str, default=None,
                    help='a checkpoint.pth continues its run (flags not given default to its own); '
-                        'a model.pth gives the actor weights to start a new run from')
+                        'a model.pth gives the actor weights to start a new run from. A bare file name not '
+                        'found where given is looked up in --save_path, as on the slides')
     p.add_argument('--save_path', default='./save_model/', help='folder for model.pth and checkpoint.pth')
     p.add_argument('--render', action='store_true', default=False,
                    help='show the environment in a window while training (uses 1 environment)')
@@ -131,11 +132,14 @@ def parse_args(argv=None):
     checkpoint's values, so 'python train.py --load_model save_model/checkpoint.pth' just continues."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.load_model:
+        args.load_model = find_model(args.load_model, args.save_path)  # a bare name: in --save_path, as on the slides
     checkpoint = load_checkpoint(args.load_model) if args.load_model else None
     if checkpoint:
         checkpoint['flags'].setdefault('critic_hidden_size', 0)  # older checkpoints: a critic as wide as the actor
         parser.set_defaults(**{k: v for k, v in checkpoint['flags'].items() if k != 'load_model'})
-        args = parser.parse_args(argv)
+        load_model, args = args.load_model, parser.parse_args(argv)
+        args.load_model = load_model
     return args, checkpoint
 
 
@@ -275,6 +279,7 @@ def start_run(args, env_name, state_size, action_size, checkpoint):
                 (env_name, state_size, action_size, args.hidden_size):
             raise UserError(f"--load_model '{args.load_model}' holds a policy for {info['env_name']} with "
                             f"hidden_size {info['hidden_size']}; pass the matching --env_name and --hidden_size")
+        print(f'starting from the actor in {args.load_model}')
         try:
             actor.load_state_dict(loaded.state_dict())
         except RuntimeError:

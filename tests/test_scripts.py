@@ -18,7 +18,7 @@ from trpo.checkpoint import load_policy, save_policy
 from trpo.model import Actor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIPPED = os.path.join(ROOT, "save_model", "model.pth")
+SHIPPED = os.path.join(ROOT, "trpo", "pretrained", "Pendulum-v1.pth")
 
 
 def run(script, *args, env=None, timeout=120):
@@ -47,6 +47,8 @@ def test_smoke_train_writes_model_and_one_log_folder_per_run(tmp_path):
     assert {"log/score", "score/episode", "score/avg100", "loss/critic", "trpo/kl", "trpo/step_fraction",
             "trpo/surrogate_improvement", "trpo/skipped", "policy/std", "time/steps_per_second"} <= scalars
     assert [e.step for e in ea.Scalars("log/score")] == list(range(1, 23))  # every episode, x = episode
+    # x = environment steps done when the episode ended: 11 environments end their episodes together
+    assert [e.step for e in ea.Scalars("score/episode")] == [2200] * 11 + [4400] * 11
     assert [e.step for e in ea.Scalars("score/avg100")] == [2200, 4400]  # x = environment steps
     assert [h[0] for h in history] == [2200, 4400]
     assert [e.value for e in ea.Scalars("policy/std")] == [1.0, 1.0]  # the slides' fixed std, exp(0)
@@ -79,20 +81,59 @@ def test_save_load_gives_the_same_actions(tmp_path):
 
 
 def test_shipped_model_scores_above_goal(capsys):
-    scores = test_script.main(["--episodes", "10"])
+    scores = test_script.main(["--load_model", SHIPPED, "--episodes", "10"])
     assert np.mean(scores) > -300
     assert "mean" in capsys.readouterr().out.splitlines()[-1]
 
 
+def test_test_py_runs_the_latest_trained_model_else_the_shipped_one(tmp_path, capsys):
+    test_script.main(["--episodes", "1", "--save_path", str(tmp_path)])
+    assert capsys.readouterr().out.splitlines()[0] == f"loaded {SHIPPED} (Pendulum-v1)"
+    save_policy(str(tmp_path / "model.pth"), Actor(3, 1), "Pendulum-v1", 3, 1, 64)
+    test_script.main(["--episodes", "1", "--save_path", str(tmp_path)])
+    assert capsys.readouterr().out.splitlines()[0] == f"loaded {tmp_path / 'model.pth'} (Pendulum-v1)"
+
+
+def test_a_bare_model_name_is_looked_up_in_save_path_as_on_the_slides(tmp_path, capsys):
+    """The slides' train.py and test.py join save_model/ with --load_model: 'model.pth' works from anywhere."""
+    shutil.copy(SHIPPED, tmp_path / "model.pth")
+    test_script.main(["--load_model", "model.pth", "--save_path", str(tmp_path), "--episodes", "1"])
+    assert capsys.readouterr().out.splitlines()[0] == f"loaded {tmp_path / 'model.pth'} (Pendulum-v1)"
+    train_script.main(["--load_model", "model.pth", "--save_path", str(tmp_path), "--max_iter_num", "1",
+                       "--logdir", str(tmp_path / "l")])
+    assert f"starting from the actor in {tmp_path / 'model.pth'}" in capsys.readouterr().out
+    code, out, err = run("test.py", "--load_model", "nowhere.pth", "--save_path", str(tmp_path))
+    assert_one_line_error(code, err, "nowhere.pth", "--save_path")
+
+
+def headless():
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL")}
+
+
 def test_record_writes_a_video_headless(tmp_path):
-    code, out, err = run("test.py", "--episodes", "1", "--record", str(tmp_path / "video"),
-                         env={k: v for k, v in os.environ.items() if k != "DISPLAY"})
+    code, out, err = run("test.py", "--load_model", SHIPPED, "--episodes", "1", "--record", str(tmp_path / "video"),
+                         env=headless())
     assert code == 0, err
+    assert err == ""  # no SDL noise (XDG_RUNTIME_DIR) on the console
     videos = [f for f in os.listdir(tmp_path / "video") if f.endswith(".mp4")]
     assert len(videos) == 1
     reader = imageio.v2.get_reader(str(tmp_path / "video" / videos[0]), format="FFMPEG")
     assert reader.count_frames() >= 200  # a frame per step of a 200-step episode
     assert reader.get_data(0).shape == (500, 500, 3)
+
+
+def test_record_of_a_mujoco_policy_works_headless(tmp_path):
+    """No display: MuJoCo renders through EGL (Mesa's software renderer, no GPU needed)."""
+    torch.manual_seed(0)
+    save_policy(str(tmp_path / "hopper.pth"), Actor(11, 3), "Hopper-v5", 11, 3, 64)
+    code, out, err = run("test.py", "--load_model", str(tmp_path / "hopper.pth"), "--episodes", "1",
+                         "--record", str(tmp_path / "video"), env=headless())
+    assert code == 0, err
+    videos = [f for f in os.listdir(tmp_path / "video") if f.endswith(".mp4")]
+    reader = imageio.v2.get_reader(str(tmp_path / "video" / videos[0]), format="FFMPEG")
+    assert reader.get_data(0).shape == (480, 480, 3)
+    frame = reader.get_data(reader.count_frames() - 1)
+    assert frame.std() > 10  # a rendered scene, not a blank frame
 
 
 def test_render_without_display_says_so():
@@ -110,7 +151,8 @@ def test_render_opens_a_real_window_under_xvfb():
     try:
         time.sleep(1.0)
         env = dict(os.environ, DISPLAY=display)
-        proc = subprocess.Popen([sys.executable, "test.py", "--render", "--episodes", "1"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--render", "--episodes", "1"],
+                                cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen = False
         for _ in range(100):  # a 200-step episode at 30 fps lasts about 7 s

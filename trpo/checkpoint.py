@@ -10,6 +10,7 @@ import torch
 from trpo.errors import UserError
 from trpo.model import Actor
 
+PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # shipped, never written
 POLICY_FORMAT = "trpo-policy/1"
 CHECKPOINT_FORMAT = "trpo-checkpoint/1"
 
@@ -39,6 +40,27 @@ def safe_load(path, what="model"):
         first_line = str(e).strip().splitlines()[0].split(". ")[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot load {what} file '{path}': it is corrupt, truncated or not a trpo file "
                         f"({first_line[:160]})") from None
+
+
+def pretrained_model(env_name):
+    """The shipped policy for env_name (Pendulum-v1, Hopper-v5, HalfCheetah-v5), trained with the package."""
+    return os.path.join(PRETRAINED, f"{env_name}.pth")
+
+
+def find_model(load_model, save_path):
+    """The file --load_model names. As on the slides, a bare file name ('model.pth') not found where
+    given is looked up in save_path. None (test.py with no --load_model): save_path/model.pth, the
+    latest run's, if there is one, else the shipped Pendulum-v1 policy."""
+    if load_model is None:
+        latest = os.path.join(save_path, "model.pth")
+        return latest if os.path.isfile(latest) else pretrained_model("Pendulum-v1")
+    if os.path.exists(load_model) or os.path.dirname(load_model):
+        return load_model
+    in_save_path = os.path.join(save_path, load_model)
+    if os.path.exists(in_save_path):
+        return in_save_path
+    raise UserError(f"model file '{load_model}' is neither in the current folder nor in --save_path "
+                    f"'{save_path}'; train one with 'python train.py' or pass --load_model PATH")
 
 
 def actor_options(flags):

@@ -20,9 +20,22 @@ def resolve_env_name(env_name):
 
 def check_display():
     """Raise UserError unless a window can be opened (X11 or Wayland)."""
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if not has_display():
         raise UserError("--render needs a display, and none was found (DISPLAY is not set); "
                         "run under a desktop or xvfb-run, or use test.py --record DIR to write a video")
+
+
+def has_display():
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def render_offscreen():
+    """Set up off-screen frames for rgb_array rendering (test.py --record) before an environment is made:
+    SDL (pygame: classic control) needs no window system, and MuJoCo draws through EGL when there is no
+    display (Mesa's software EGL works without a GPU). A value the user set wins."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if not has_display():
+        os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def env_spec(env_name):
