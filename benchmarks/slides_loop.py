@@ -7,8 +7,10 @@ Fisher-vector product rebuilt in every CG iteration, and the line search's compo
 expected improvement. Not part of the package; benchmarks compare the package with it.
 
     python benchmarks/slides_loop.py --seed 500 [--max_iter_num 500]
+    python benchmarks/slides_loop.py --seed 1 2 3 4 5 6 7 8 9 10 --out slides_loop.json
 """
 import argparse
+import json
 import sys
 import time
 from collections import deque
@@ -130,16 +132,29 @@ def run(args, on_iteration=None):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--env_name', default='Pendulum-v1')
-    p.add_argument('--seed', type=int, default=500)
+    p.add_argument('--seed', type=int, nargs='+', default=[500],
+                   help='one run per seed; with several, a line per seed and the median and range')
     p.add_argument('--gamma', type=float, default=0.99)
     p.add_argument('--max_kl', type=float, default=1e-2)
     p.add_argument('--max_iter_num', type=int, default=500)
     p.add_argument('--total_sample_size', type=int, default=2048)
     p.add_argument('--goal_score', type=float, default=-300)
+    p.add_argument('--out', default=None, help='write {seed: steps when the goal was reached, or null} as JSON')
     args = p.parse_args()
-    avg, steps = run(args, lambda it, steps, avg, sec: it % 5 == 0 and print(
-        f'{it} iter | {steps} steps | score_avg: {avg:.2f} | {sec * 1000:.0f} ms/iter', flush=True))
-    print(f'slides loop, seed {args.seed}: score_avg {avg:.2f} after {steps} steps')
+    reached = {}
+    for seed in args.seed:
+        run_args = argparse.Namespace(**{**vars(args), 'seed': seed})
+        avg, steps = run(run_args, None if len(args.seed) > 1 else lambda it, steps, avg, sec: it % 5 == 0 and print(
+            f'{it} iter | {steps} steps | score_avg: {avg:.2f} | {sec * 1000:.0f} ms/iter', flush=True))
+        reached[seed] = steps if avg > args.goal_score else None
+        print(f'slides loop, seed {seed}: score_avg {avg:.2f} after {steps} steps', flush=True)
+    if len(args.seed) > 1:
+        steps = sorted(s if s is not None else float('inf') for s in reached.values())
+        print(f'steps until the 100-episode average exceeds {args.goal_score:g}, seeds {args.seed}: '
+              f'median {np.median(steps):,.0f}, range {steps[0]:,.0f} to {steps[-1]:,.0f}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(reached, f)
 
 
 if __name__ == '__main__':
