@@ -18,7 +18,8 @@ import threading
 from importlib import metadata
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-from trpo.cli import StopRequest, int_in, seed_arg
+from trpo.stop import StopRequest
+from trpo.config import int_in, seed_arg
 from trpo.errors import Interrupted
 
 _stop = None  # in a worker: the Event the benchmark sets to stop

@@ -15,6 +15,7 @@ deterministic return, mean +- std and median over seeds, and every seed), curves
 """
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -24,20 +25,22 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 
 import numpy as np  # noqa: E402
 
-import train as train_script  # noqa: E402
 from jobs import add_run_flags, provenance, run_all  # noqa: E402
-from trpo.cli import ArgumentParser, run_main  # noqa: E402
+import trpo  # noqa: E402
+from trpo.cli import ArgumentParser, parse_train_args, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
-from trpo.envs import make_env, resolve_env_name  # noqa: E402
-from trpo.evaluate import run_episodes  # noqa: E402
-from trpo.presets import apply_preset, preset_values  # noqa: E402
+from trpo.evaluate import EVAL_SEED, evaluate  # noqa: E402
+from trpo.errors import Interrupted  # noqa: E402
+from trpo.presets import preset_values  # noqa: E402
+from trpo.trainer import interrupted_message  # noqa: E402
+
+# options that cannot change what a run learns
+NOT_SETTINGS = ('save_path', 'logdir', 'log_interval', 'threads', 'run_name', 'quiet', 'eval_interval', 'eval_episodes')
 
 
 def settings(argv):
-    """What train.py resolves argv to, without the flags that cannot change the result."""
-    args, _ = train_script.parse_args(argv)
-    apply_preset(args, resolve_env_name(args.env_name))
-    return {k: v for k, v in vars(args).items() if k not in ('save_path', 'logdir', 'log_interval', 'threads')}
+    """What train.py resolves argv to, without the options that cannot change the result."""
+    return {k: v for k, v in dataclasses.asdict(parse_train_args(argv).resolved()).items() if k not in NOT_SETTINGS}
 
 
 def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_episodes):
@@ -58,13 +61,15 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
         if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes:
             return run
     with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
-        history = train_script.train(*train_script.parse_args(argv))
+        result = trpo.train(parse_train_args(argv))
+    if result.stop_reason == 'interrupted':  # a stopped run is never taken for a result
+        raise Interrupted(interrupted_message(result), result.signum)
+    history = result.history
     actor, _ = load_policy(os.path.join(folder, 'model.pth'))
-    env = make_env(env_name)
-    scores = run_episodes(env, actor, eval_episodes, seed=10_000)  # episodes training never saw
-    env.close()
-    run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'curve': [(s, a) for s, a, _ in history],
-           'seconds': sum(t for _, _, t in history), 'eval': scores}
+    scores = evaluate(actor, env_name, eval_episodes, seed=EVAL_SEED)  # episodes training never saw
+    run = {'preset': preset, 'seed': seed, 'settings': settings(argv),
+           'curve': [(r.total_steps, r.avg100) for r in history], 'seconds': sum(r.seconds for r in history),
+           'eval': scores}
     with open(record, 'w') as f:
         json.dump(run, f)
     return run
@@ -78,6 +83,8 @@ def steps_to(curve, goal):
 def steps_range(to_goal):
     """'median (min-max)' of steps to goal; a seed that never reached it counts as infinitely many."""
     reached = sorted(s if s is not None else math.inf for s in to_goal)
+    if math.isinf(reached[0]):
+        return 'not reached by any seed'
     text = ['not reached' if math.isinf(x) else f'{x:,.0f}' for x in (np.median(reached), reached[0], reached[-1])]
     return f'{text[0]} ({text[1]} to {text[2]})'
 
@@ -130,7 +137,7 @@ def benchmark():
     p.add_argument('--goal', type=float, default=None,
                    help="score for 'steps to goal'; default: the preset's goal_score for the environment")
     args, extra = p.parse_known_args()  # anything else goes to train.py
-    train_script.build_parser().parse_args(extra)  # a flag train.py does not know stops here, once
+    parse_train_args(extra, prog='presets.py')  # a flag train.py does not know stops here, once
     out = args.out or os.path.join('results', args.env_name)
     os.makedirs(out, exist_ok=True)
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']

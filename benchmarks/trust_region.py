@@ -15,9 +15,10 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import torch  # noqa: E402
 from torch.distributions import Normal, kl_divergence  # noqa: E402
 
-import train as train_script  # noqa: E402
-from trpo.envs import env_sizes, make_vector_env  # noqa: E402
-from trpo.presets import apply_preset  # noqa: E402
+import trpo  # noqa: E402
+from trpo.envs import auto_num_envs, env_sizes, make_vector_env  # noqa: E402
+from trpo.trainer import start_run, update_options  # noqa: E402
+from trpo.progress import Console  # noqa: E402
 from trpo.sampler import collect_trajectories  # noqa: E402
 from trpo.update import train_model, update_running_stats  # noqa: E402
 
@@ -34,21 +35,20 @@ def main():
     p.add_argument('--max_kl', type=float, default=0.01)
     p.add_argument('--seed', type=int, default=1)
     flags = p.parse_args()
-    args, _ = train_script.parse_args(['--preset', 'tuned', '--env_name', flags.env_name, '--seed', str(flags.seed),
-                                       '--max_kl', str(flags.max_kl), '--max_kl_schedule', 'constant'])
-    apply_preset(args, args.env_name)
+    args = trpo.TrainConfig(preset='tuned', env_name=flags.env_name, seed=flags.seed, max_kl=flags.max_kl,
+                            max_kl_schedule='constant', max_env_steps=None, quiet=True).resolved()
     torch.manual_seed(args.seed)
-    num_envs = train_script.auto_num_envs(args.env_name, args.total_sample_size)
+    num_envs = auto_num_envs(args.env_name, args.total_sample_size)
     envs = make_vector_env(args.env_name, num_envs)
     state_size, action_size = env_sizes(envs)
-    actor, critic, optimizer, _ = train_script.start_run(args, args.env_name, state_size, action_size, None)
+    actor, critic, optimizer, _ = start_run(args, state_size, action_size, None, Console(args))
     print(f'{args.env_name}, tuned preset, max_kl {flags.max_kl}, seed {flags.seed}')
     print('iteration | KL(sampling || updated) | logged trpo/kl | KL(sampling || next batch\'s policy)')
     for it in range(flags.iterations):
         batch = collect_trajectories(envs, actor, args.total_sample_size, seed=args.seed if it == 0 else None).batch
         sampler = copy.deepcopy(actor)
         info = train_model(actor, critic, optimizer, batch, args.gamma, flags.max_kl,
-                           train_script.update_options(args))
+                           update_options(args))
         updated = mean_kl(sampler, actor, batch.states)
         update_running_stats(actor, critic, batch, args.gamma)
         print(f'{it} | {updated:.4f} | {info.kl:.4f} | {mean_kl(sampler, actor, batch.states):.4f}')

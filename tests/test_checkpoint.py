@@ -9,7 +9,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import train as train_script
+import trpo
+from trpo.cli import parse_train_args, train_main
 from test_scripts import ROOT, assert_one_line_error, run
 from trpo import checkpoint as checkpoint_module
 from trpo.checkpoint import load_checkpoint, safe_load
@@ -25,13 +26,13 @@ def actor_weights(path):
 
 
 def test_six_iterations_then_resume_to_twelve_equals_twelve_straight(tmp_path):
-    straight = train_script.main(["--max_iter_num", "12", *dirs(tmp_path, "a")])
-    first = train_script.main(["--max_iter_num", "6", *dirs(tmp_path, "b")])
-    resumed = train_script.main(["--load_model", str(tmp_path / "b" / "m" / "checkpoint.pth"), "--max_iter_num", "12"])
+    straight = train_main(["--max_iter_num", "12", *dirs(tmp_path, "a")]).history
+    first = train_main(["--max_iter_num", "6", *dirs(tmp_path, "b")]).history
+    resumed = train_main(["--load_model", str(tmp_path / "b" / "m" / "checkpoint.pth"), "--max_iter_num", "12"]).history
 
     a, b = actor_weights(tmp_path / "a" / "m" / "model.pth"), actor_weights(tmp_path / "b" / "m" / "model.pth")
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
-    assert [h[:2] for h in first + resumed] == [h[:2] for h in straight]  # same steps, same averages
+    assert [h[:3] for h in first + resumed] == [h[:3] for h in straight]  # same iterations, steps, averages
     ckpt = load_checkpoint(str(tmp_path / "b" / "m" / "checkpoint.pth"))
     assert (ckpt["iteration"], ckpt["total_steps"], ckpt["episodes"]) == (12, 12 * 2200, 12 * 11)
     assert len(ckpt["recent_rewards"]) == 100
@@ -43,12 +44,12 @@ def test_six_iterations_then_resume_to_twelve_equals_twelve_straight(tmp_path):
 
 
 def test_resume_keeps_the_optimizer_state_and_takes_a_new_critic_lr(tmp_path):
-    train_script.main(["--max_iter_num", "2", *dirs(tmp_path, "a")])
+    train_main(["--max_iter_num", "2", *dirs(tmp_path, "a")])
     path = str(tmp_path / "a" / "m" / "checkpoint.pth")
     saved = load_checkpoint(path)["critic_optimizer"]
-    args, ckpt = train_script.parse_args(["--load_model", path, "--critic_lr", "5e-4", "--max_iter_num", "3"])
-    assert (args.max_iter_num, args.critic_lr, args.seed, args.num_envs) == (3, 5e-4, 500, 11)
-    train_script.train(args, ckpt)
+    config = parse_train_args(["--load_model", path, "--critic_lr", "5e-4", "--max_iter_num", "3"])
+    assert (config.max_iter_num, config.critic_lr, config.seed, config.num_envs) == (3, 5e-4, 500, 11)
+    trpo.train(config)
     after = load_checkpoint(path)["critic_optimizer"]
     assert int(saved["state"][0]["step"]) == 2 and int(after["state"][0]["step"]) == 3  # Adam's count went on
     assert after["param_groups"][0]["lr"] == 5e-4
@@ -101,12 +102,12 @@ def test_a_signal_saves_a_checkpoint_and_exits_promptly_with_a_resume_line(tmp_p
     done = load_checkpoint(str(save / "checkpoint.pth"))["iteration"]
     assert done >= 1 and f"after iteration {done} " in err
     assert os.path.exists(save / "model.pth")
-    history = train_script.main(["--load_model", str(save / "checkpoint.pth"), "--max_iter_num", str(done + 1)])
-    assert [h[0] for h in history] == [2200 * (done + 1)]  # the step counter carried on
+    history = train_main(["--load_model", str(save / "checkpoint.pth"), "--max_iter_num", str(done + 1)]).history
+    assert [h.total_steps for h in history] == [2200 * (done + 1)]  # the step counter carried on
 
 
 def test_resume_refuses_flags_that_do_not_fit_the_checkpoint(tmp_path):
-    train_script.main(["--max_iter_num", "2", *dirs(tmp_path, "a")])
+    train_main(["--max_iter_num", "2", *dirs(tmp_path, "a")])
     path = str(tmp_path / "a" / "m" / "checkpoint.pth")
     cases = [(["--env_name", "MountainCarContinuous-v0"], ["--env_name", "Pendulum-v1"]),
              (["--hidden_size", "32"], ["--hidden_size", "64"]),
@@ -121,22 +122,19 @@ def test_resume_refuses_flags_that_do_not_fit_the_checkpoint(tmp_path):
     assert load_checkpoint(path)["iteration"] == 2  # refused resumes leave the checkpoint as it was
 
 
-def test_critic_width_is_its_own_and_checkpoints_from_before_the_flag_resume(tmp_path):
-    train_script.main(["--max_iter_num", "1", "--critic_hidden_size", "32", *dirs(tmp_path, "a")])
-    ckpt = load_checkpoint(str(tmp_path / "a" / "m" / "checkpoint.pth"))
+def test_critic_width_is_its_own_and_a_resume_keeps_it(tmp_path):
+    train_main(["--max_iter_num", "1", "--critic_hidden_size", "32", *dirs(tmp_path, "a")])
+    path = str(tmp_path / "a" / "m" / "checkpoint.pth")
+    ckpt = load_checkpoint(path)
     assert (ckpt["critic"]["fc2.weight"].shape, ckpt["actor"]["fc2.weight"].shape) == ((32, 32), (64, 64))
-    train_script.main(["--max_iter_num", "1", *dirs(tmp_path, "b")])  # 0, the default: as wide as the actor
-    path = str(tmp_path / "b" / "m" / "checkpoint.pth")
-    old = safe_load(path)
-    assert old["critic"]["fc2.weight"].shape == (64, 64)
-    del old["flags"]["critic_hidden_size"]  # as checkpoints were written before --critic_hidden_size existed
-    torch.save(old, path)
-    train_script.main(["--load_model", path, "--max_iter_num", "2"])
+    train_main(["--load_model", path, "--max_iter_num", "2"])
     assert load_checkpoint(path)["iteration"] == 2
+    train_main(["--max_iter_num", "1", *dirs(tmp_path, "b")])  # 0, the default: as wide as the actor
+    assert load_checkpoint(str(tmp_path / "b" / "m" / "checkpoint.pth"))["critic"]["fc2.weight"].shape == (64, 64)
 
 
 def test_damaged_or_foreign_checkpoints_are_one_line_errors(tmp_path):
-    train_script.main(["--max_iter_num", "1", *dirs(tmp_path, "a")])
+    train_main(["--max_iter_num", "1", *dirs(tmp_path, "a")])
     good = tmp_path / "a" / "m" / "checkpoint.pth"
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[:2000])

@@ -12,8 +12,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import test as test_script
-import train as train_script
+import trpo.trainer
+from trpo.cli import test_main as run_test_py, train_main
 from trpo.checkpoint import load_policy, save_policy
 from trpo.model import Actor
 
@@ -38,8 +38,8 @@ def assert_one_line_error(code, err, *words):
 
 def test_smoke_train_writes_model_and_one_log_folder_per_run(tmp_path):
     args = ["--max_iter_num", "2", "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "logs")]
-    history = train_script.main(args)
-    train_script.main(args)
+    history = train_main(args).history
+    train_main(args)
     runs = sorted(os.listdir(tmp_path / "logs"))
     assert len(runs) == 2 and runs[0].startswith("Pendulum-v1_seed500_")
     ea = EventAccumulator(str(tmp_path / "logs" / runs[0])).Reload()
@@ -50,21 +50,21 @@ def test_smoke_train_writes_model_and_one_log_folder_per_run(tmp_path):
     # x = environment steps done when the episode ended: 11 environments end their episodes together
     assert [e.step for e in ea.Scalars("score/episode")] == [2200] * 11 + [4400] * 11
     assert [e.step for e in ea.Scalars("score/avg100")] == [2200, 4400]  # x = environment steps
-    assert [h[0] for h in history] == [2200, 4400]
+    assert [h.total_steps for h in history] == [2200, 4400]
     assert [e.value for e in ea.Scalars("policy/std")] == [1.0, 1.0]  # the slides' fixed std, exp(0)
     actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
     assert (info["env_name"], info["state_size"], info["action_size"]) == ("Pendulum-v1", 3, 1)
 
 
 def test_a_skipped_update_is_warned_about_and_logged(tmp_path, monkeypatch, capsys):
-    real, calls = train_script.train_model, itertools.count()
+    real, calls = trpo.trainer.train_model, itertools.count()
 
     def skip_the_second(*args, **kwargs):
         info = real(*args, **kwargs)
         return info._replace(skipped="s^T H s = nan is not positive and finite") if next(calls) == 1 else info
 
-    monkeypatch.setattr(train_script, "train_model", skip_the_second)
-    train_script.main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
+    monkeypatch.setattr(trpo.trainer, "train_model", skip_the_second)
+    train_main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
     err = capsys.readouterr().err
     assert err.strip() == "warning: iteration 1: policy update skipped: s^T H s = nan is not positive and finite"
     ea = EventAccumulator(str(tmp_path / "l" / os.listdir(tmp_path / "l")[0])).Reload()
@@ -81,25 +81,25 @@ def test_save_load_gives_the_same_actions(tmp_path):
 
 
 def test_shipped_model_scores_above_goal(capsys):
-    scores = test_script.main(["--load_model", SHIPPED, "--episodes", "10"])
+    scores = run_test_py(["--load_model", SHIPPED, "--episodes", "10"])
     assert np.mean(scores) > -300
     assert "mean" in capsys.readouterr().out.splitlines()[-1]
 
 
 def test_test_py_runs_the_latest_trained_model_else_the_shipped_one(tmp_path, capsys):
-    test_script.main(["--episodes", "1", "--save_path", str(tmp_path)])
+    run_test_py(["--episodes", "1", "--save_path", str(tmp_path)])
     assert capsys.readouterr().out.splitlines()[0] == f"loaded {SHIPPED} (Pendulum-v1)"
     save_policy(str(tmp_path / "model.pth"), Actor(3, 1), "Pendulum-v1", 3, 1, 64)
-    test_script.main(["--episodes", "1", "--save_path", str(tmp_path)])
+    run_test_py(["--episodes", "1", "--save_path", str(tmp_path)])
     assert capsys.readouterr().out.splitlines()[0] == f"loaded {tmp_path / 'model.pth'} (Pendulum-v1)"
 
 
 def test_a_bare_model_name_is_looked_up_in_save_path_as_on_the_slides(tmp_path, capsys):
     """The slides' train.py and test.py join save_model/ with --load_model: 'model.pth' works from anywhere."""
     shutil.copy(SHIPPED, tmp_path / "model.pth")
-    test_script.main(["--load_model", "model.pth", "--save_path", str(tmp_path), "--episodes", "1"])
+    run_test_py(["--load_model", "model.pth", "--save_path", str(tmp_path), "--episodes", "1"])
     assert capsys.readouterr().out.splitlines()[0] == f"loaded {tmp_path / 'model.pth'} (Pendulum-v1)"
-    train_script.main(["--load_model", "model.pth", "--save_path", str(tmp_path), "--max_iter_num", "1",
+    train_main(["--load_model", "model.pth", "--save_path", str(tmp_path), "--max_iter_num", "1",
                        "--logdir", str(tmp_path / "l")])
     assert f"starting from the actor in {tmp_path / 'model.pth'}" in capsys.readouterr().out
     code, out, err = run("test.py", "--load_model", "nowhere.pth", "--save_path", str(tmp_path))
@@ -136,6 +136,12 @@ def test_record_of_a_mujoco_policy_works_headless(tmp_path):
     assert frame.std() > 10  # a rendered scene, not a blank frame
 
 
+def test_without_a_display_test_py_runs_headless_and_says_how_to_get_a_window(tmp_path):
+    code, out, err = run("test.py", "--load_model", SHIPPED, "--episodes", "1", env=headless())
+    assert code == 0, err
+    assert "no display" in out and "xvfb-run" in out and "--record" in out
+
+
 def test_render_without_display_says_so():
     code, out, err = run("test.py", "--render", "--episodes", "1",
                          env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
@@ -144,14 +150,14 @@ def test_render_without_display_says_so():
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xwininfo") is None,
                     reason="Xvfb and xwininfo (Debian: xvfb, x11-utils) are not installed")
-def test_render_opens_a_real_window_under_xvfb():
+def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
     display = ":97"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)
         env = dict(os.environ, DISPLAY=display)
-        proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--render", "--episodes", "1"],
+        proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--episodes", "1"],  # as on the slides
                                 cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen = False

@@ -7,7 +7,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import train as train_script
+import trpo.trainer
+from trpo.cli import parse_train_args, train_main
 from conftest import explicit_kl_hessian
 from test_sampler import pendulum_step
 from trpo.checkpoint import Progress, load_checkpoint, load_policy
@@ -112,10 +113,7 @@ def test_hopper_falls_are_terminal_and_time_limits_are_not():
 
 
 def resolved(*argv):
-    args, _ = train_script.parse_args(list(argv))
-    from trpo.presets import apply_preset
-    apply_preset(args, args.env_name)
-    return args
+    return parse_train_args(list(argv)).resolved()
 
 
 def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
@@ -149,9 +147,9 @@ def test_default_training_is_the_slides_values_spelled_out(tmp_path):
     """`python train.py` trains exactly as with every value of the slides' algorithm given as a flag
     (same process, same machine: bit for bit, with no golden numbers that another BLAS would change)."""
     def averages(*flags):
-        history = train_script.main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"),
+        history = train_main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"),
                                      "--logdir", str(tmp_path / "l"), *flags])
-        return [avg for _, avg, _ in history]
+        return [record.avg100 for record in history.history]
 
     spelled_out = ["--gamma", "0.99", "--total_sample_size", "2048", "--max_kl", "0.01", "--critic_lr", "1e-3",
                    "--gae_lambda", "off", "--no-bootstrap_truncation", "--no-learn_std", "--log_std_init", "0",
@@ -163,7 +161,7 @@ def test_default_training_is_the_slides_values_spelled_out(tmp_path):
 
 
 def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_path):
-    train_script.main(["--preset", "tuned", "--max_env_steps", "3000", "--save_path", str(tmp_path / "m"),
+    train_main(["--preset", "tuned", "--max_env_steps", "3000", "--save_path", str(tmp_path / "m"),
                        "--logdir", str(tmp_path / "l")])
     actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
     ckpt = load_checkpoint(str(tmp_path / "m" / "checkpoint.pth"))
@@ -183,18 +181,18 @@ def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_pa
 
 def test_tuned_resume_is_bit_for_bit_too(tmp_path):
     common = ["--preset", "tuned", "--logdir", str(tmp_path / "l")]
-    train_script.main([*common, "--max_iter_num", "4", "--save_path", str(tmp_path / "a")])
-    train_script.main([*common, "--max_iter_num", "2", "--save_path", str(tmp_path / "b")])
-    train_script.main(["--load_model", str(tmp_path / "b" / "checkpoint.pth"), "--max_iter_num", "4"])
+    train_main([*common, "--max_iter_num", "4", "--save_path", str(tmp_path / "a")])
+    train_main([*common, "--max_iter_num", "2", "--save_path", str(tmp_path / "b")])
+    train_main(["--load_model", str(tmp_path / "b" / "checkpoint.pth"), "--max_iter_num", "4"])
     a, b = (load_checkpoint(str(tmp_path / x / "checkpoint.pth")) for x in "ab")
     for part in ("actor", "critic"):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
 
 
 def test_tuned_training_learns_pendulum_in_30000_steps(tmp_path):
-    history = train_script.main(["--preset", "tuned", "--max_env_steps", "30000", "--seed", "1",
+    history = train_main(["--preset", "tuned", "--max_env_steps", "30000", "--seed", "1",
                                  "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
-    first, last = history[0][1], history[-1][1]
+    first, last = history.history[0].avg100, history.history[-1].avg100
     assert last > first + 500, (first, last)
 
 
@@ -214,14 +212,14 @@ def test_orthogonal_init_gives_orthogonal_layers_and_a_near_zero_first_policy_me
 
 
 def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget(tmp_path, monkeypatch):
-    real, deltas = train_script.train_model, []
+    real, deltas = trpo.trainer.train_model, []
 
     def record(actor, critic, opt, batch, gamma, max_kl, options):
         deltas.append(max_kl)
         return real(actor, critic, opt, batch, gamma, max_kl, options)
 
-    monkeypatch.setattr(train_script, "train_model", record)
-    train_script.main(["--max_kl_schedule", "linear", "--max_kl", "0.03", "--max_env_steps", "6600",
+    monkeypatch.setattr(trpo.trainer, "train_model", record)
+    train_main(["--max_kl_schedule", "linear", "--max_kl", "0.03", "--max_env_steps", "6600",
                        "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
     assert deltas == pytest.approx([0.03, 0.02, 0.01], rel=1e-12)  # 3 batches of 2,200 steps: 1, 2/3, 1/3 of it
     assert load_checkpoint(str(tmp_path / "m" / "checkpoint.pth"))["flags"]["max_iter_num"] is None  # steps alone
@@ -232,15 +230,18 @@ def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget
 def test_the_linear_schedule_ends_at_max_kl_final():
     args = argparse.Namespace(max_kl_schedule='linear', max_kl=0.03, max_kl_final=0.006, max_env_steps=6600)
     # delta = (1 - f) 0.03 + f 0.006 at f = 0, 1/3, 2/3, 1
-    deltas = [train_script.trust_region(args, steps) for steps in (0, 2200, 4400, 6600)]
+    deltas = [trpo.trainer.trust_region(args, steps) for steps in (0, 2200, 4400, 6600)]
     assert deltas == pytest.approx([0.03, 0.022, 0.014, 0.006], rel=1e-12)
     constant = argparse.Namespace(max_kl_schedule='constant', max_kl=0.03, max_kl_final=0.0, max_env_steps=6600)
-    assert train_script.trust_region(constant, 4400) == 0.03
+    assert trpo.trainer.trust_region(constant, 4400) == 0.03
 
 
-def test_a_step_budget_alone_sets_no_iteration_limit():
-    steps_only = argparse.Namespace(max_iter_num=None, max_env_steps=1000)
-    assert train_script.budget_left(steps_only, Progress(iteration=10 ** 6, total_steps=999))
-    assert not train_script.budget_left(steps_only, Progress(iteration=0, total_steps=1000))
-    both = argparse.Namespace(max_iter_num=500, max_env_steps=1000)
-    assert not train_script.budget_left(both, Progress(iteration=500, total_steps=0))
+def test_a_step_budget_alone_sets_no_iteration_limit_and_each_budget_is_a_stop_reason():
+    steps_only = trpo.TrainConfig(max_env_steps=1000).resolved()
+    assert steps_only.max_iter_num is None
+    record = argparse.Namespace(avg100=-1000.0)
+    assert trpo.trainer.stop_reason(steps_only, Progress(iteration=10 ** 6, total_steps=999), record, None) is None
+    assert trpo.trainer.stop_reason(steps_only, Progress(total_steps=1000), record, None) == 'max_env_steps'
+    both = trpo.TrainConfig(max_iter_num=500, max_env_steps=1000).resolved()
+    assert trpo.trainer.stop_reason(both, Progress(iteration=500), record, None) == 'max_iter_num'
+    assert trpo.trainer.stop_reason(both, Progress(iteration=1), argparse.Namespace(avg100=-299.0), None) == 'goal'

@@ -85,7 +85,6 @@ def load_policy(path):
         raise UserError(f"'{path}' is not a trpo policy file (expected format {POLICY_FORMAT}); "
                         "pass the model.pth or checkpoint.pth that train.py wrote")
     try:
-        data.setdefault("actor_options", {})  # model.pth files written before the tuned preset existed
         actor = Actor(data["state_size"], data["action_size"], data["hidden_size"], **data["actor_options"])
         actor.load_state_dict(data["actor"])
     except (KeyError, RuntimeError, TypeError) as e:
@@ -118,14 +117,16 @@ class Progress:
     total_steps: int = 0  # environment steps done
     episodes: int = 0  # episodes done
     recent_rewards: deque = field(default_factory=lambda: deque(maxlen=100))
+    best_eval: float = float("-inf")  # best mean deterministic return evaluated so far (eval_interval)
 
 
-def save_checkpoint(path, args, run_dir, progress, actor, critic, critic_optimizer, envs):
-    """Everything train.py needs to continue bit for bit, as tensors and plain types
-    (so it loads with weights_only=True): flags, counters, networks, optimizer, RNG states."""
-    atomic_save({"format": CHECKPOINT_FORMAT, "flags": vars(args), "run_dir": run_dir,
+def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, envs):
+    """Everything a run needs to continue bit for bit, as tensors and plain types
+    (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, RNG states."""
+    atomic_save({"format": CHECKPOINT_FORMAT, "flags": flags, "run_dir": run_dir,
                  "iteration": progress.iteration, "total_steps": progress.total_steps,
                  "episodes": progress.episodes, "recent_rewards": list(progress.recent_rewards),
+                 "best_eval": progress.best_eval,
                  "actor": actor.state_dict(), "critic": critic.state_dict(),
                  "critic_optimizer": critic_optimizer.state_dict(), "rng": rng_state(envs)}, path)
 
@@ -143,7 +144,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
         critic_optimizer.param_groups[0]["lr"] = lr
         set_rng_state(envs, checkpoint["rng"])
         return Progress(checkpoint["iteration"], checkpoint["total_steps"], checkpoint["episodes"],
-                        deque(checkpoint["recent_rewards"], maxlen=100))
+                        deque(checkpoint["recent_rewards"], maxlen=100), checkpoint["best_eval"])
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
         raise damaged(path, "checkpoint", e) from None
 

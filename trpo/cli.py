@@ -1,25 +1,17 @@
-"""What train.py and test.py share as command-line programs: one-line errors, never a traceback."""
+"""train.py and test.py: the command line in front of trpo.train and trpo.evaluate; one-line errors, never
+a traceback, and the exit codes."""
 import argparse
-import signal
 import sys
 
+import numpy as np
+import torch
+
+from trpo.checkpoint import find_model, load_checkpoint, load_policy
+from trpo.config import TrainConfig, add_arguments, int_in, seed_arg
+from trpo.envs import has_display
 from trpo.errors import Interrupted, UserError
-
-
-def int_in(low, high, expected):
-    """An argparse type: an integer in [low, high) (high None: no bound), else 'must be <expected>'."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value >= high):
-            raise argparse.ArgumentTypeError(f"must be {expected}, got '{text}'")
-        return value
-    return parse
-
-
-seed_arg = int_in(0, 2 ** 32, 'an integer in [0, 2**32)')  # a seed of torch and of Gymnasium's reset
+from trpo.evaluate import evaluate
+from trpo.trainer import from_checkpoint, interrupted_message, train
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -42,22 +34,87 @@ def run_main(prog, fn):
         sys.exit(f"{prog}: stopped at once; any checkpoint holds the last finished iteration")
 
 
-class StopRequest:
-    """Within this context SIGINT and SIGTERM only set .signum, so the caller can finish
-    its iteration, save and stop; a second SIGINT or SIGTERM stops at once (KeyboardInterrupt)."""
+TRAIN_DOC = """Train a TRPO policy, as on the slides: python train.py [flags]; tensorboard --logdir logs.
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+Every iteration writes <save_path>/checkpoint.pth; python train.py --load_model
+<save_path>/checkpoint.pth continues that run exactly where it stopped (flags not
+given take the run's values)."""
 
-    def __enter__(self):
-        self.signum = None
-        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
 
-    def _handle(self, signum, frame):
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
+def parse_train_args(argv=None, prog='train.py'):
+    """The TrainConfig the command line asks for. With --load_model CHECKPOINT the flags not given
+    take the checkpoint's values, so 'python train.py --load_model save_model/checkpoint.pth' just continues."""
+    parser = add_arguments(ArgumentParser(prog=prog, description=TRAIN_DOC,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter), defaults=False)
+    given = vars(parser.parse_args(argv))
+    if given.get('load_model'):
+        path = find_model(given['load_model'], given.get('save_path', TrainConfig.save_path))
+        if load_checkpoint(path) is not None:
+            return from_checkpoint(path, **{k: v for k, v in given.items() if k != 'load_model'})
+        given['load_model'] = path
+    return TrainConfig(**given)
 
-    def __exit__(self, *exc):
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+
+def train_main(argv=None):
+    """python train.py: train, print why it stopped; a signal's stop exits with 130 (SIGINT) or 143 (SIGTERM)."""
+    def run():
+        result = train(parse_train_args(argv))
+        if result.stop_reason == 'interrupted':
+            raise Interrupted(interrupted_message(result), result.signum)
+        return result
+    return run_main('train.py', run)
+
+
+TEST_DOC = """Watch or measure a saved policy: python test.py [--render | --no-render | --record DIR] [--episodes N].
+
+With no --load_model: save_model/model.pth (the latest training run's) if there is one,
+else the Pendulum-v1 policy that ships with the package. With a display the episodes are
+shown in a window, as on the slides; without one they run headless."""
+
+
+def parse_test_args(argv=None):
+    p = ArgumentParser(prog='test.py', description=TEST_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--load_model', default=None,
+                   help='model.pth written by train.py, or a checkpoint.pth (its latest actor); a bare file name '
+                        'is also looked up in --save_path (default: save_model/model.pth if it exists, else the '
+                        'shipped Pendulum-v1 policy)')
+    p.add_argument('--save_path', default='./save_model/', help='where train.py saved its models')
+    p.add_argument('--episodes', type=int_in(1, None, 'at least 1'), default=10, help='number of episodes to run')
+    p.add_argument('--seed', type=seed_arg, default=0, help='episode k starts from reset(seed=seed + k)')
+    p.add_argument('--stochastic', action='store_true',
+                   help='sample a ~ N(mu, std^2) as in training (default: the mean action mu)')
+    p.add_argument('--threads', type=int_in(1, None, 'a positive integer'), default=1, help='torch threads')
+    p.add_argument('--render', action=argparse.BooleanOptionalAction, default=None,
+                   help='show the episodes in a window (default: when there is a display and no --record)')
+    p.add_argument('--record', metavar='DIR', help='write one mp4 video per episode into DIR (no display needed)')
+    args = p.parse_args(argv)
+    if args.render and args.record:
+        p.error('--render and --record exclude each other: a video is drawn off screen')
+    return args
+
+
+def test_main(argv=None):
+    """python test.py: run the policy, print each return and the mean; returns the returns."""
+    def run():
+        args = parse_test_args(argv)
+        torch.set_num_threads(args.threads)
+        path = find_model(args.load_model, args.save_path)
+        actor, info = load_policy(path)
+        print(f'loaded {path} ({info["env_name"]})')
+        render = args.render
+        if render is None:
+            render = has_display() and not args.record
+            if not has_display() and not args.record:
+                print('note: no display, so the episodes run headless; for a window run under xvfb-run '
+                      '(xvfb-run python test.py), for a video pass --record DIR')
+        scores = evaluate(actor, info['env_name'], args.episodes, seed=args.seed, stochastic=args.stochastic,
+                          render=render, record=args.record)
+        for k, score in enumerate(scores, 1):
+            print(f'episode {k}: return {score:.2f}')
+        mode = 'stochastic' if args.stochastic else 'deterministic'
+        print(f'mean return over {len(scores)} {mode} episodes of {info["env_name"]}: '
+              f'{np.mean(scores):.2f} (std {np.std(scores):.2f})')
+        if args.record:
+            print(f'videos written to {args.record}')
+        return scores
+    return run_main('test.py', run)

@@ -1,12 +1,15 @@
-"""Run a policy for whole episodes and report their returns (test.py, tests, benchmarks)."""
+"""Run a policy for whole episodes and report their returns (test.py, evaluation during training, benchmarks)."""
 import torch
+from gymnasium.wrappers import RecordVideo
 
-from trpo.envs import clip_action
+from trpo.envs import check_display, clip_action, make_env, render_offscreen
 from trpo.utils import get_action
+
+EVAL_SEED = 10_000  # evaluation episodes start from reset(seed=10000 + k): seeds training never uses
 
 
 @torch.no_grad()
-def run_episodes(env, actor, episodes, seed=0, stochastic=False):
+def run_episodes(env, actor, episodes, seed=EVAL_SEED, stochastic=False):
     """Returns of `episodes` episodes; episode k starts from reset(seed=seed + k).
 
     Deterministic by default: the action is the mean mu(s); stochastic samples a ~ N(mu, std^2).
@@ -23,3 +26,23 @@ def run_episodes(env, actor, episodes, seed=0, stochastic=False):
             done = terminated or truncated
         scores.append(score)
     return scores
+
+
+def evaluate(actor, env_name, episodes=10, seed=EVAL_SEED, stochastic=False, render=False, record=None):
+    """Returns of `episodes` episodes of actor (see trpo.load_policy) on a new env_name environment.
+
+    render: show them in a window (needs a display); record: write one mp4 per episode into that folder.
+    """
+    if render:
+        check_display()
+        env = make_env(env_name, render_mode='human')
+    elif record:
+        render_offscreen()
+        env = RecordVideo(make_env(env_name, render_mode='rgb_array'), record, episode_trigger=lambda k: True,
+                          name_prefix='trpo')
+    else:
+        env = make_env(env_name)
+    try:
+        return run_episodes(env, actor, episodes, seed=seed, stochastic=stochastic)
+    finally:
+        env.close()

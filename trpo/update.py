@@ -1,13 +1,14 @@
 """One TRPO update: the slides' steps 1-6, in order."""
 import copy
+import math
 from typing import NamedTuple, Optional
 
 import torch
 
 from trpo.model import RunningNorm
-from trpo.utils import (backtracking_line_search, conjugate_gradient, discounted_sum, fisher_vector_product,
-                        flat_grad, flat_params, get_gae, get_log_prob, get_returns,
-                        make_fisher_vector_product, normalize, surrogate_loss, update_critic)
+from trpo.utils import (backtracking_line_search, conjugate_gradient, discounted_sum, flat_grad, flat_params,
+                        get_entropy, get_gae, get_log_prob, get_returns, make_fisher_vector_product, normalize,
+                        surrogate_loss, update_critic)
 
 
 class Batch(NamedTuple):
@@ -31,6 +32,10 @@ class UpdateInfo(NamedTuple):
     surrogate_improvement: float
     skipped: str = ''  # why the policy was left as it was ('' when the step was taken)
     usable: bool = True  # False: the batch or the critic loss was not finite, and nothing was updated
+    explained_variance: float = math.nan  # 1 - Var(G - V) / Var(G), V before the critic's update
+    entropy: float = math.nan  # mean entropy of pi_old over the batch's states
+    cg_residual: float = math.nan  # ||g - (H + cI) s|| / ||g|| after conjugate gradient
+    backtracks: int = 0  # j of the accepted fraction alpha^j (max_backtracks when rejected)
 
 
 class UpdateOptions(NamedTuple):
@@ -42,12 +47,11 @@ class UpdateOptions(NamedTuple):
     critic_batch_size: int = 0  # minibatch size; 0: the whole batch
     cg_damping: float = 0.1
     cg_iters: int = 10
-    fast_fvp: bool = True  # False: the slides' double-backward Fisher-vector product (same numbers, slower)
 
 
-def skipped_update(critic_loss, reason, usable=True):
+def skipped_update(critic_loss, reason, usable=True, **diagnostics):
     """UpdateInfo of an iteration whose policy update was skipped, leaving the actor as it was."""
-    return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason, usable)
+    return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason, usable, **diagnostics)
 
 
 def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions()):
@@ -86,6 +90,7 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
     if options.normalize_advantages:
         advantages = normalize(advantages)
     critic_loss = torch.nn.functional.mse_loss(values, returns)
+    diagnostics = dict(explained_variance=explained_variance(values, returns))
     if not torch.isfinite(critic_loss):
         return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)', usable=False)
 
@@ -96,23 +101,22 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
     with torch.no_grad():
         mu, std = actor(states)  # pi_old: the sampling policy, with the statistics it sampled with
         old_policy = get_log_prob(actions, mu, std)
+        diagnostics['entropy'] = get_entropy(std).mean().item()
     actor_loss = surrogate_loss(actor, advantages, states, old_policy, actions)
     actor_loss_grad = flat_grad(torch.autograd.grad(actor_loss, actor.parameters()))
     if not torch.isfinite(actor_loss_grad).all():
-        return skipped_update(critic_loss, 'the policy gradient is not finite')
+        return skipped_update(critic_loss, 'the policy gradient is not finite', **diagnostics)
 
     # step 4: get search direction through conjugate gradient, s = H^-1 g
-    if options.fast_fvp:
-        Hvp = make_fisher_vector_product(actor, states, damping=options.cg_damping)
-    else:
-        def Hvp(v):
-            return fisher_vector_product(actor, states, v, damping=options.cg_damping)
+    Hvp = make_fisher_vector_product(actor, states, damping=options.cg_damping)  # the slides' H p, fast
     search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=options.cg_iters)
 
     # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)
-    sHs = search_dir @ Hvp(search_dir)
+    Hs = Hvp(search_dir)
+    sHs = search_dir @ Hs
+    diagnostics['cg_residual'] = ((actor_loss_grad - Hs).norm() / actor_loss_grad.norm()).item()
     if not (torch.isfinite(sHs) and sHs > 0):
-        return skipped_update(critic_loss, f's^T H s = {sHs.item():.3g} is not positive and finite')
+        return skipped_update(critic_loss, f's^T H s = {sHs.item():.3g} is not positive and finite', **diagnostics)
     step_size = torch.sqrt(2 * max_kl / sHs)
     maximal_step = step_size * search_dir
 
@@ -123,8 +127,14 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
                                       old_policy, params, maximal_step, max_kl,
                                       advantages, states, actions)
     skipped = '' if result.accepted else 'the line search found no step within max_kl that improves the surrogate'
-    return UpdateInfo(critic_loss.item(), result.accepted, result.step_fraction,
-                      result.kl, result.improvement, skipped)
+    return UpdateInfo(critic_loss.item(), result.accepted, result.step_fraction, result.kl, result.improvement,
+                      skipped, backtracks=result.backtracks, **diagnostics)
+
+
+def explained_variance(values, returns):
+    """1 - Var(G - V) / Var(G): 1 for a perfect critic, 0 for one that predicts the mean, nan for constant G."""
+    var = returns.var()
+    return (1 - (returns - values).var() / var).item() if var > 0 else math.nan
 
 
 def discounted_returns(batch, gamma):

@@ -4,6 +4,7 @@ Notation (Spinning Up / the slides): theta are the actor's parameters, g the
 gradient of the surrogate, H the Hessian of the mean KL (the Fisher matrix),
 s = H^-1 g the search direction, delta = max_kl the trust-region radius.
 """
+import math
 from typing import NamedTuple
 
 import torch
@@ -27,6 +28,11 @@ def get_log_prob(actions, mu, std):
     (the probability of an action vector is the product over its dimensions).
     """
     return Normal(mu, std).log_prob(actions).sum(-1)
+
+
+def get_entropy(std):
+    """H[pi(.|s)] = sum_j [ 1/2 + 1/2 log(2 pi) + log std_j ] for a Gaussian. std: (T, action_size) -> (T,)."""
+    return (0.5 + 0.5 * math.log(2 * math.pi) + torch.log(std)).sum(-1)
 
 
 # step 1: get returns
@@ -137,7 +143,7 @@ def kl_divergence(new_actor, old_actor, states):
     return kl.sum(-1)
 
 
-def fisher_vector_product(actor, states, p, damping=0.1):
+def hessian_vector_product(actor, states, p, damping=0.1):
     """(H + damping * I) p, with H = d^2/dtheta^2 mean_s KL(pi_theta_old || pi_theta) at theta_old.
 
     Double backward, as on the slides: H p = grad_theta( grad_theta(KL)^T p ).
@@ -150,11 +156,8 @@ def fisher_vector_product(actor, states, p, damping=0.1):
     return kl_hessian + damping * p
 
 
-hessian_vector_product = fisher_vector_product  # the slides' name
-
-
 def make_fisher_vector_product(actor, states, damping=0.1):
-    """The same p -> (H + damping * I) p as fisher_vector_product, fast, for many p at one theta_old.
+    """The same p -> (H + damping * I) p as hessian_vector_product, fast, for many p at one theta_old.
 
     At theta_old the Hessian of the mean KL is the Fisher matrix, which for a Gaussian is
 
@@ -212,6 +215,7 @@ class LineSearchResult(NamedTuple):
     kl: float  # mean KL(pi_old || pi_new) after the update, 0.0 if rejected
     improvement: float  # L(theta_new) - L(theta_old), 0.0 if rejected
     expected_improvement: float  # first-order prediction g^T (alpha^j * maximal_step)
+    backtracks: int = 0  # j, the number of halvings before the accepted step (max_backtracks if rejected)
 
 
 # step 6: backtracking line search inside the trust region
@@ -229,13 +233,13 @@ def backtracking_line_search(old_actor, actor, actor_loss, actor_loss_grad, old_
     """
     full_expected_improve = float(actor_loss_grad @ maximal_step)
     fraction = 1.0
-    for _ in range(max_backtracks):
+    for j in range(max_backtracks):
         update_model(actor, params + fraction * maximal_step)
         improvement = float(surrogate_loss(actor, advantages, states, old_policy, actions) - actor_loss)
         expected_improve = fraction * full_expected_improve  # first order in the step, not compounded
         kl = float(kl_divergence(new_actor=actor, old_actor=old_actor, states=states).mean())
         if kl <= max_kl and improvement > 0 and improvement > accept_ratio * expected_improve:
-            return LineSearchResult(True, fraction, kl, improvement, expected_improve)
+            return LineSearchResult(True, fraction, kl, improvement, expected_improve, j)
         fraction *= backtrac_coef
     update_model(actor, params)
-    return LineSearchResult(False, 0.0, 0.0, 0.0, full_expected_improve)
+    return LineSearchResult(False, 0.0, 0.0, 0.0, full_expected_improve, max_backtracks)

@@ -1,0 +1,315 @@
+"""The training loop: trpo.train(config) -> TrainResult. It only wires the pieces: sample a batch,
+run the six steps (trpo.update.train_model), merge the batch into the running statistics, log,
+evaluate, checkpoint. train.py is this behind the slides' command line."""
+import dataclasses
+import os
+import signal
+import tempfile
+import threading
+import time
+from contextlib import ExitStack, closing
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+import torch.optim as optim
+from tensorboardX import SummaryWriter
+
+from trpo.checkpoint import (Progress, actor_options, find_model, load_checkpoint, load_policy, restore_checkpoint,
+                             save_checkpoint, save_policy)
+from trpo.stop import StopRequest
+from trpo.config import TrainConfig
+from trpo.envs import auto_num_envs, check_display, env_sizes, make_env, make_vector_env
+from trpo.errors import UserError
+from trpo.evaluate import EVAL_SEED, run_episodes
+from trpo.model import Actor, Critic
+from trpo.progress import Console
+from trpo.sampler import collect_trajectories
+from trpo.update import UpdateInfo, UpdateOptions, train_model, update_running_stats
+
+
+class IterationRecord(NamedTuple):
+    """What one iteration did; trpo.train returns one per iteration, and passes each to the callbacks."""
+    iteration: int  # 1-based count of iterations done, a resumed run's included
+    total_steps: int  # environment steps done after this iteration's batch
+    avg100: float  # mean return of the last 100 episodes
+    seconds: float  # sampling + update
+    update: UpdateInfo
+    eval_return: Optional[float] = None  # mean deterministic return, on iterations that evaluated
+
+
+class TrainResult(NamedTuple):
+    history: list  # an IterationRecord per iteration run in this call
+    stop_reason: str  # 'goal', 'max_env_steps', 'max_iter_num', 'callback' or 'interrupted'
+    paths: dict  # 'model', 'checkpoint', 'run_dir', and 'best_model' when evaluation wrote one
+    config: TrainConfig  # the resolved config the run trained with
+    signum: Optional[int] = None  # the signal that interrupted it
+
+
+STOP_REASONS = {'goal': 'the 100-episode average passed goal_score', 'max_env_steps': 'max_env_steps reached',
+                'max_iter_num': 'max_iter_num reached', 'callback': 'a callback asked to stop',
+                'interrupted': 'interrupted'}
+
+
+def from_checkpoint(path, **changes):
+    """The TrainConfig that continues checkpoint.pth at path: its run's options, with changes on top."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint is None:
+        raise UserError(f"'{path}' is a model.pth, not a checkpoint.pth; pass it as load_model to start a new run "
+                        "from its actor")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    saved = {k: v for k, v in checkpoint['flags'].items() if k in names}
+    return TrainConfig(**saved).replace(**changes, load_model=path)
+
+
+def train(config, callbacks=()):
+    """Train, or continue the checkpoint config.load_model names; returns a TrainResult.
+
+    Raises UserError for a bad option or file (the message says what to do). Each callback is called
+    with the IterationRecord of every iteration; one that returns True stops training (stop_reason
+    'callback'). SIGINT/SIGTERM (in the main thread) finish the iteration, save, and return with
+    stop_reason 'interrupted'; a second one stops at once (KeyboardInterrupt)."""
+    if config.load_model:
+        config = config.replace(load_model=find_model(config.load_model, config.save_path))
+    checkpoint = load_checkpoint(config.load_model) if config.load_model else None
+    config = config.resolved()
+    if config.render:
+        check_display()
+    for name in ('save_path', 'logdir'):
+        check_writable(name, getattr(config, name))
+    num_envs = 1 if config.render else auto_num_envs(config.env_name, config.total_sample_size, config.num_envs)
+    config = config.replace(num_envs=num_envs)
+    if checkpoint:
+        check_resume(config, checkpoint)
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    paths = {'model': os.path.join(config.save_path, 'model.pth'),
+             'checkpoint': os.path.join(config.save_path, 'checkpoint.pth')}
+    with ExitStack() as stack:
+        envs = stack.enter_context(closing(make_vector_env(config.env_name, num_envs, config.vector_mode,
+                                                           render_mode='human' if config.render else None)))
+        state_size, action_size = env_sizes(envs)
+        console = stack.enter_context(closing(Console(config)))
+        console.print(f'state size: {state_size}\naction size: {action_size}')
+        actor, critic, critic_optimizer, run_dir = start_run(config, state_size, action_size, checkpoint, console)
+        paths['run_dir'] = run_dir
+        progress = Progress()
+        if checkpoint:
+            progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, envs)
+            console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
+        console.start(progress)
+        evaluator = stack.enter_context(closing(Evaluator(config, paths, actor, state_size, action_size)))
+        writer = stack.enter_context(closing(open_writer(run_dir, progress, checkpoint)))
+        stop = stack.enter_context(StopRequest()) if threading.current_thread() is threading.main_thread() else None
+        history, reason = [], None
+        while reason is None:
+            record = run_iteration(config, envs, actor, critic, critic_optimizer, progress, writer, console)
+            record = evaluator.maybe_evaluate(record, progress, writer, console)
+            history.append(record)
+            save_checkpoint(paths['checkpoint'], dataclasses.asdict(config), run_dir, progress, actor, critic,
+                            critic_optimizer, envs)
+            reason = stop_reason(config, progress, record, stop)
+            if any([bool(callback(record)) for callback in callbacks]) and reason is None:
+                reason = 'callback'
+        save_policy(paths['model'], actor, config.env_name, state_size, action_size, config.hidden_size,
+                    actor_options(dataclasses.asdict(config)))
+        if evaluator.wrote_best:
+            paths['best_model'] = evaluator.best_path
+        console.finish(progress, STOP_REASONS[reason], paths)
+    return TrainResult(history, reason, paths, config, stop.signum if stop else None)
+
+
+def stop_reason(config, progress, record, stop):
+    """Why training stops after this iteration, or None to go on."""
+    if stop is not None and stop.signum:
+        return 'interrupted'
+    if record.avg100 > config.goal_score:
+        return 'goal'
+    if config.max_env_steps is not None and progress.total_steps >= config.max_env_steps:
+        return 'max_env_steps'
+    if config.max_iter_num is not None and progress.iteration >= config.max_iter_num:
+        return 'max_iter_num'
+    return None
+
+
+def check_writable(name, folder):
+    """Create folder if needed and prove a file can be written there, before training starts."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"--{name} '{folder}' is not writable ({e.strerror}); choose another folder") from None
+
+
+def check_resume(config, checkpoint):
+    """A checkpoint continues only under the options that shaped it, and only if it has work left."""
+    saved, path = checkpoint['flags'], config.load_model
+    for name in ('env_name', 'hidden_size', 'critic_hidden_size', 'num_envs', 'learn_std', 'normalize_obs',
+                 'scale_rewards'):
+        given, was = getattr(config, name), saved[name]
+        if given != was:
+            raise UserError(f"checkpoint '{path}' was trained with --{name} {was}, not {given}; "
+                            f"drop --{name} to continue it, or start a new run without --load_model")
+    if config.max_iter_num is not None and checkpoint['iteration'] >= config.max_iter_num:
+        raise UserError(f"checkpoint '{path}' has done {checkpoint['iteration']} iterations, "
+                        f"--max_iter_num is {config.max_iter_num} (it counts them all); pass a larger one")
+    if config.max_env_steps is not None and checkpoint['total_steps'] >= config.max_env_steps:
+        raise UserError(f"checkpoint '{path}' has done {checkpoint['total_steps']} environment steps, "
+                        f"--max_env_steps is {config.max_env_steps}; pass a larger one")
+    recent = checkpoint['recent_rewards']
+    if recent and np.mean(recent) > config.goal_score:
+        raise UserError(f"checkpoint '{path}' already reached --goal_score {config.goal_score} "
+                        f"(average {np.mean(recent):.1f}); pass a higher --goal_score to train on")
+
+
+def new_run_dir(config):
+    """logdir/<run_name or env_seed_date-time>[_k] (absolute): one folder per run, so runs never mix."""
+    name = config.run_name or f"{config.env_name}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    base = os.path.abspath(os.path.join(config.logdir, name))
+    path, k = base, 1
+    while os.path.exists(path):
+        path, k = f"{base}_{k}", k + 1
+    return path
+
+
+def start_run(config, state_size, action_size, checkpoint, console):
+    """Actor, critic, critic optimizer and TensorBoard folder: new (the actor from load_model's
+    model.pth if given), or to be filled from the checkpoint."""
+    actor = Actor(state_size, action_size, config.hidden_size, **actor_options(dataclasses.asdict(config)),
+                  ortho_init=config.ortho_init)
+    critic = Critic(state_size, config.critic_hidden_size or config.hidden_size,
+                    obs_norm=actor.obs_norm if config.normalize_obs else None,
+                    scale_rewards=config.scale_rewards, ortho_init=config.ortho_init)
+    critic_optimizer = optim.Adam(critic.parameters(), lr=config.critic_lr)
+    if checkpoint:
+        return actor, critic, critic_optimizer, checkpoint['run_dir']
+    if config.load_model:
+        loaded, info = load_policy(config.load_model)
+        if (info['env_name'], info['state_size'], info['action_size'], info['hidden_size']) != \
+                (config.env_name, state_size, action_size, config.hidden_size):
+            raise UserError(f"--load_model '{config.load_model}' holds a policy for {info['env_name']} with "
+                            f"hidden_size {info['hidden_size']}; pass the matching --env_name and --hidden_size")
+        console.print(f'starting from the actor in {config.load_model}')
+        try:
+            actor.load_state_dict(loaded.state_dict())
+        except RuntimeError:
+            raise UserError(f"--load_model '{config.load_model}' holds an actor with options "
+                            f"{info['actor_options']}; pass the --preset (or --learn_std, --normalize_obs) "
+                            "it was trained with") from None
+    return actor, critic, critic_optimizer, new_run_dir(config)
+
+
+def open_writer(run_dir, progress, resuming):
+    """The run's SummaryWriter. A resumed run adds its own event file to the same folder
+    (tensorboardX names files by the second: a shared name would truncate the earlier one),
+    and purges what a crashed run logged after its checkpoint's last step."""
+    if not resuming:
+        return SummaryWriter(run_dir)
+    return SummaryWriter(run_dir, purge_step=progress.total_steps + 1,
+                         filename_suffix=f'.resumed{progress.iteration}.{os.getpid()}')
+
+
+def trust_region(config, total_steps):
+    """delta for the next update: max_kl, or with the linear schedule, f = steps done / max_env_steps,
+    delta = (1 - f) max_kl + f max_kl_final, positive for every iteration that runs."""
+    if config.max_kl_schedule == 'linear':
+        done = total_steps / config.max_env_steps
+        return (1 - done) * config.max_kl + done * config.max_kl_final
+    return config.max_kl
+
+
+def update_options(config):
+    return UpdateOptions(gae_lambda=None if config.gae_lambda == 'off' else config.gae_lambda,
+                         bootstrap_truncation=config.bootstrap_truncation,
+                         normalize_advantages=config.normalize_advantages,
+                         critic_epochs=config.critic_epochs, critic_batch_size=config.critic_batch_size,
+                         cg_iters=config.cg_iters, cg_damping=config.cg_damping)
+
+
+def run_iteration(config, envs, actor, critic, critic_optimizer, progress, writer, console):
+    """The slides' loop body: one batch, one update (steps 1-6), the logs."""
+    start = time.perf_counter()
+    rollout = collect_trajectories(envs, actor, config.total_sample_size,
+                                   seed=config.seed if progress.iteration == 0 else None)
+    max_kl = trust_region(config, progress.total_steps)
+    info = train_model(actor, critic, critic_optimizer, rollout.batch, config.gamma, max_kl, update_options(config))
+    if info.usable:  # the batch joins the running statistics after the update (tuned preset)
+        update_running_stats(actor, critic, rollout.batch, config.gamma)
+    seconds = time.perf_counter() - start
+
+    log_episodes(writer, rollout, progress)
+    progress.total_steps += len(rollout.batch.rewards)
+    progress.iteration += 1
+    avg100 = float(np.mean(progress.recent_rewards))
+    log_update(writer, info, progress.total_steps, {
+        'score/avg100': avg100, 'trpo/max_kl': max_kl,
+        'policy/std': actor.log_std.exp().mean().item(),  # mean over action dimensions, after the update
+        'time/steps_per_second': len(rollout.batch.rewards) / seconds})
+    if info.skipped:
+        console.warn(f'iteration {progress.iteration - 1}: policy update skipped: {info.skipped}')
+    record = IterationRecord(progress.iteration, progress.total_steps, avg100, seconds, info)
+    console.update(progress, record)
+    return record
+
+
+def log_episodes(writer, rollout, progress):
+    """log/score per episode (x = episode number), score/episode (x = environment steps done when it ended)."""
+    for score, steps in zip(rollout.episode_returns, rollout.episode_end_steps):
+        progress.episodes += 1
+        progress.recent_rewards.append(score)
+        writer.add_scalar('log/score', score, progress.episodes)
+        writer.add_scalar('score/episode', score, progress.total_steps + steps)
+
+
+def log_update(writer, info, total_steps, scalars):
+    """The update's figures, and the other per-iteration scalars ({tag: value}), at x = environment steps."""
+    for tag, value in (('loss/critic', info.critic_loss), ('trpo/kl', info.kl),
+                       ('trpo/step_fraction', info.step_fraction),
+                       ('trpo/surrogate_improvement', info.surrogate_improvement),
+                       ('trpo/skipped', float(bool(info.skipped))), ('trpo/backtracks', info.backtracks),
+                       ('trpo/cg_residual', info.cg_residual), ('policy/entropy', info.entropy),
+                       ('critic/explained_variance', info.explained_variance), *scalars.items()):
+        writer.add_scalar(tag, value, total_steps)
+
+
+class Evaluator:
+    """Every eval_interval iterations: eval_episodes deterministic episodes (the mean action) on an
+    environment of its own, from reset seeds training never uses (10000, 10001, ...), with the
+    observation statistics as they are (evaluation never updates them). The best policy so far is
+    written to best_model.pth; its score travels in checkpoint.pth, so a resumed run keeps it."""
+
+    def __init__(self, config, paths, actor, state_size, action_size):
+        self.config, self.actor = config, actor
+        self.sizes = (state_size, action_size)
+        self.best_path = os.path.join(config.save_path, 'best_model.pth')
+        self.env = make_env(config.env_name) if config.eval_interval else None
+        self.wrote_best = False
+
+    def maybe_evaluate(self, record, progress, writer, console):
+        if not self.config.eval_interval or progress.iteration % self.config.eval_interval:
+            return record
+        returns = run_episodes(self.env, self.actor, self.config.eval_episodes, seed=EVAL_SEED)
+        mean = float(np.mean(returns))
+        writer.add_scalar('eval/return_mean', mean, progress.total_steps)
+        writer.add_scalar('eval/return_std', float(np.std(returns)), progress.total_steps)
+        if mean > progress.best_eval:
+            progress.best_eval = mean
+            save_policy(self.best_path, self.actor, self.config.env_name, *self.sizes, self.config.hidden_size,
+                        actor_options(dataclasses.asdict(self.config)))
+            self.wrote_best = True
+        console.evaluated(progress, mean)
+        return record._replace(eval_return=mean)
+
+    def close(self):
+        if self.env is not None:
+            self.env.close()
+
+
+def interrupted_message(result):
+    """The line train.py prints when a signal stopped the run."""
+    progress_steps = result.history[-1].total_steps if result.history else 0
+    iteration = result.history[-1].iteration if result.history else 0
+    return (f"stopped by {signal.Signals(result.signum).name} after iteration {iteration} ({progress_steps} steps); "
+            f"continue with: python train.py --load_model {result.paths['checkpoint']}")
+
