@@ -12,6 +12,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import trpo
 import trpo.trainer
 from trpo.cli import test_main as run_test_py, train_main
 from trpo.checkpoint import load_policy, save_policy
@@ -84,6 +85,14 @@ def test_shipped_model_scores_above_goal(capsys):
     scores = run_test_py(["--load_model", SHIPPED, "--episodes", "10"])
     assert np.mean(scores) > -300
     assert "mean" in capsys.readouterr().out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("env_name, bar", [("Hopper-v5", 3000), ("HalfCheetah-v5", 4000)])
+def test_the_shipped_mujoco_policies_run_and_score(env_name, bar):
+    """trpo/pretrained/<env>.pth: a --preset tuned policy at 1M steps, deterministic, 2 episodes."""
+    actor, info = load_policy(os.path.join(ROOT, "trpo", "pretrained", f"{env_name}.pth"))
+    assert info["env_name"] == env_name and info["actor_options"]["normalize_obs"]
+    assert np.mean(trpo.evaluate(actor, env_name, episodes=2)) > bar
 
 
 def test_test_py_runs_the_latest_trained_model_else_the_shipped_one(tmp_path, capsys):
