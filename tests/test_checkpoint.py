@@ -100,7 +100,7 @@ def test_a_signal_saves_a_checkpoint_and_exits_promptly_with_a_resume_line(tmp_p
     assert seconds < 5
     assert_one_line_error(proc.returncode, err, signal.Signals(sig).name, f"--load_model {save}/checkpoint.pth")
     done = load_checkpoint(str(save / "checkpoint.pth"))["iteration"]
-    assert done >= 1 and f"after iteration {done} " in err
+    assert done >= 1 and f"after {done} iteration" in err
     assert os.path.exists(save / "model.pth")
     history = train_main(["--load_model", str(save / "checkpoint.pth"), "--max_iter_num", str(done + 1)]).history
     assert [h.total_steps for h in history] == [2200 * (done + 1)]  # the step counter carried on

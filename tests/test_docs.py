@@ -7,6 +7,7 @@ import re
 import pytest
 
 from trpo.config import PRESET_FIELDS, TrainConfig
+from trpo.presets import SLIDES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "CONTRIBUTING.md"),
@@ -35,6 +36,16 @@ def test_the_readme_flags_table_lists_every_option_with_its_default():
         cell = rows[name]
         if name in PRESET_FIELDS:
             assert cell.startswith("preset"), (name, cell)
+            if name in SLIDES:  # the slides preset's value, as the table shows it
+                shown = re.match(r"preset: (?:`([^`]+)`|(on|off))", cell)
+                assert shown, (name, cell)
+                value = SLIDES[name]
+                if isinstance(value, bool):
+                    assert shown.group(2) == ("on" if value else "off"), (name, cell)
+                elif isinstance(value, str):
+                    assert shown.group(1) == value, (name, cell)
+                else:
+                    assert float(shown.group(1)) == value, (name, cell)
         elif default is None:
             assert cell.startswith("none"), (name, cell)
         elif isinstance(default, bool):

@@ -16,7 +16,7 @@ from torch.distributions import Normal
 
 import trpo
 from conftest import explicit_kl_hessian
-from test_scripts import ROOT
+from test_scripts import ROOT, assert_one_line_error, run
 from trpo.checkpoint import load_checkpoint
 from trpo.update import Batch, explained_variance
 
@@ -170,3 +170,30 @@ def test_without_a_terminal_there_are_only_the_slides_lines_and_the_stop_line(tm
     assert [line.split(" | ")[0] for line in lines if " iter | " in line] == ["0 iter", "2 iter"]
     assert lines[-1].startswith("stopped after 3 iterations (6600 steps): max_iter_num reached; saved ")
     assert "\r" not in p.stdout and p.stderr == ""
+
+
+def test_the_trainer_merges_a_batch_into_the_statistics_only_after_its_update_and_only_if_usable(tmp_path, monkeypatch):
+    """train_model must see the statistics the batch was sampled with; a batch whose update was unusable
+    (non-finite data or critic loss) never joins them."""
+    real, seen = trpo.trainer.train_model, []
+
+    def spy(actor, critic, opt, batch, *args):
+        seen.append((int(actor.obs_norm.count), int(critic.return_norm.count), len(batch.states)))
+        info = real(actor, critic, opt, batch, *args)
+        return info._replace(usable=False) if len(seen) == 2 else info
+
+    monkeypatch.setattr(trpo.trainer, "train_model", spy)
+    result = trpo.train(config(tmp_path, preset="tuned", max_iter_num=3))
+    (c1, r1, n1), (c2, r2, n2), (c3, r3, n3) = seen
+    assert (c1, r1) == (0, 0)  # the first batch's update sees the initial statistics
+    assert (c2, r2) == (n1, n1)  # the second sees the first batch, merged after its update
+    assert (c3, r3) == (n1, n1)  # the second batch was unusable: not merged
+    final = load_checkpoint(result.paths["checkpoint"])["actor"]["obs_norm.count"]
+    assert int(final) == n1 + n3
+
+
+def test_a_checkpoint_of_another_format_version_is_a_one_line_error(tmp_path):
+    path = tmp_path / "old.pth"
+    torch.save({"format": "trpo-checkpoint/1", "flags": {}}, str(path))
+    code, out, err = run("train.py", "--load_model", str(path))
+    assert_one_line_error(code, err, "trpo-checkpoint/1", "another version")

@@ -88,11 +88,14 @@ def test_shipped_model_scores_above_goal(capsys):
 
 
 @pytest.mark.parametrize("env_name, bar", [("Hopper-v5", 3000), ("HalfCheetah-v5", 4000)])
-def test_the_shipped_mujoco_policies_run_and_score(env_name, bar):
-    """trpo/pretrained/<env>.pth: a --preset tuned policy at 1M steps, deterministic, 2 episodes."""
+def test_the_shipped_mujoco_policies_run_and_score(env_name, bar, capsys):
+    """trpo/pretrained/<env>.pth: a --preset tuned policy at 1M steps, deterministic, the median of 5 episodes
+    (a policy can lose its footing on one start state); test.py finds it by the environment's id."""
     actor, info = load_policy(os.path.join(ROOT, "trpo", "pretrained", f"{env_name}.pth"))
     assert info["env_name"] == env_name and info["actor_options"]["normalize_obs"]
-    assert np.mean(trpo.evaluate(actor, env_name, episodes=2)) > bar
+    assert np.median(trpo.evaluate(actor, env_name, episodes=5)) > bar
+    run_test_py(["--load_model", env_name, "--episodes", "1", "--no-render", "--save_path", "/nonexistent"])
+    assert capsys.readouterr().out.startswith(f"loaded {os.path.join(ROOT, 'trpo', 'pretrained', env_name)}.pth")
 
 
 def test_test_py_runs_the_latest_trained_model_else_the_shipped_one(tmp_path, capsys):
@@ -152,8 +155,7 @@ def test_without_a_display_test_py_runs_headless_and_says_how_to_get_a_window(tm
 
 
 def test_render_without_display_says_so():
-    code, out, err = run("test.py", "--render", "--episodes", "1",
-                         env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
+    code, out, err = run("test.py", "--load_model", SHIPPED, "--render", "--episodes", "1", env=headless())
     assert_one_line_error(code, err, "display", "--record")
 
 
@@ -166,7 +168,8 @@ def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
     try:
         time.sleep(1.0)
         env = dict(os.environ, DISPLAY=display)
-        proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--episodes", "1"],  # as on the slides
+        # no --render: with a display test.py shows the episodes, as on the slides
+        proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--episodes", "1"],
                                 cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen = False
@@ -262,7 +265,7 @@ class Evil:
 EVIL_MARK = "/tmp/trpo_evil_pickle_ran"
 
 
-@pytest.mark.parametrize("script, fmt", [("test.py", "trpo-policy/1"), ("train.py", "trpo-checkpoint/1")])
+@pytest.mark.parametrize("script, fmt", [("test.py", "trpo-policy/1"), ("train.py", "trpo-checkpoint/2")])
 def test_a_model_or_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path, script, fmt):
     if os.path.exists(EVIL_MARK):
         os.remove(EVIL_MARK)

@@ -151,10 +151,14 @@ def test_default_training_is_the_slides_values_spelled_out(tmp_path):
                                      "--logdir", str(tmp_path / "l"), *flags])
         return [record.avg100 for record in history.history]
 
-    spelled_out = ["--gamma", "0.99", "--total_sample_size", "2048", "--max_kl", "0.01", "--critic_lr", "1e-3",
+    # the slides' train.py: its argparse defaults, nsteps=10 and cg_damping=1e-1 in step 4, env.seed(500);
+    # and every switch the package added, off
+    spelled_out = ["--gamma", "0.99", "--hidden_size", "64", "--critic_lr", "1e-3", "--max_kl", "1e-2",
+                   "--total_sample_size", "2048", "--goal_score", "-300", "--cg_iters", "10", "--cg_damping", "0.1",
                    "--gae_lambda", "off", "--no-bootstrap_truncation", "--no-learn_std", "--log_std_init", "0",
-                   "--no-normalize_obs", "--no-scale_rewards", "--no-normalize_advantages", "--critic_epochs", "1",
-                   "--critic_batch_size", "0", "--cg_iters", "10", "--cg_damping", "0.1", "--seed", "500"]
+                   "--no-normalize_obs", "--no-scale_rewards", "--no-normalize_advantages", "--no-ortho_init",
+                   "--critic_epochs", "1", "--critic_batch_size", "0", "--critic_hidden_size", "0",
+                   "--max_kl_schedule", "constant", "--max_kl_final", "0", "--seed", "500"]
     default = averages()
     assert default == averages(*spelled_out)
     assert default != averages(*spelled_out[:-1], "501")  # the comparison can tell two runs apart

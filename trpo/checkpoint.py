@@ -12,7 +12,7 @@ from trpo.model import Actor
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # shipped, never written
 POLICY_FORMAT = "trpo-policy/1"
-CHECKPOINT_FORMAT = "trpo-checkpoint/1"
+CHECKPOINT_FORMAT = "trpo-checkpoint/2"  # /2: with the best evaluation (version 0.2)
 
 
 def atomic_save(obj, path):
@@ -49,7 +49,8 @@ def pretrained_model(env_name):
 
 def find_model(load_model, save_path):
     """The file --load_model names. As on the slides, a bare file name ('model.pth') not found where
-    given is looked up in save_path. None (test.py with no --load_model): save_path/model.pth, the
+    given is looked up in save_path; an environment id with a shipped policy ('Hopper-v5') names it.
+    None (test.py with no --load_model): save_path/model.pth, the
     latest run's, if there is one, else the shipped Pendulum-v1 policy."""
     if load_model is None:
         latest = os.path.join(save_path, "model.pth")
@@ -59,8 +60,12 @@ def find_model(load_model, save_path):
     in_save_path = os.path.join(save_path, load_model)
     if os.path.exists(in_save_path):
         return in_save_path
+    if os.path.exists(pretrained_model(load_model)):  # a shipped policy by its environment id
+        return pretrained_model(load_model)
+    shipped = ', '.join(sorted(f[:-4] for f in os.listdir(PRETRAINED) if f.endswith('.pth')))
     raise UserError(f"model file '{load_model}' is neither in the current folder nor in --save_path "
-                    f"'{save_path}'; train one with 'python train.py' or pass --load_model PATH")
+                    f"'{save_path}', nor a shipped policy ({shipped}); train one with 'python train.py' "
+                    "or pass --load_model PATH")
 
 
 def actor_options(flags):
@@ -156,6 +161,9 @@ def load_checkpoint(path):
         return data
     if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
         return None
+    if isinstance(data, dict) and str(data.get("format")).startswith("trpo-checkpoint/"):
+        raise UserError(f"checkpoint '{path}' has format {data['format']}, from another version of trpo "
+                        f"(this one reads {CHECKPOINT_FORMAT}); start a new run, or continue it with that version")
     raise UserError(f"'{path}' is neither a trpo model.pth nor a checkpoint.pth; "
                     "pass a file that train.py wrote")
 

@@ -1,6 +1,7 @@
 """train.py and test.py: the command line in front of trpo.train and trpo.evaluate; one-line errors, never
 a traceback, and the exit codes."""
 import argparse
+import signal
 import sys
 
 import numpy as np
@@ -10,8 +11,9 @@ from trpo.checkpoint import find_model, load_checkpoint, load_policy
 from trpo.config import TrainConfig, add_arguments, int_in, seed_arg
 from trpo.envs import has_display
 from trpo.errors import Interrupted, UserError
-from trpo.evaluate import evaluate
-from trpo.trainer import from_checkpoint, interrupted_message, train
+from trpo.evaluate import EVAL_SEED, evaluate
+from trpo.progress import iterations
+from trpo.trainer import from_checkpoint, train
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -55,6 +57,14 @@ def parse_train_args(argv=None, prog='train.py'):
     return TrainConfig(**given)
 
 
+def interrupted_message(result):
+    """The line train.py prints when a signal stopped the run: where it stopped and how to continue."""
+    last = result.history[-1] if result.history else None
+    return (f"stopped by {signal.Signals(result.signum).name} after {iterations(last.iteration if last else 0)} "
+            f"({last.total_steps if last else 0} steps); continue with: python train.py --load_model "
+            f"{result.paths['checkpoint']}")
+
+
 def train_main(argv=None):
     """python train.py: train, print why it stopped; a signal's stop exits with 130 (SIGINT) or 143 (SIGTERM)."""
     def run():
@@ -80,7 +90,9 @@ def parse_test_args(argv=None):
                         'shipped Pendulum-v1 policy)')
     p.add_argument('--save_path', default='./save_model/', help='where train.py saved its models')
     p.add_argument('--episodes', type=int_in(1, None, 'at least 1'), default=10, help='number of episodes to run')
-    p.add_argument('--seed', type=seed_arg, default=0, help='episode k starts from reset(seed=seed + k)')
+    p.add_argument('--seed', type=seed_arg, default=EVAL_SEED,
+                   help='episode k starts from reset(seed=seed + k); the default, 10000, is the evaluation seeds '
+                        'of training and of the published results')
     p.add_argument('--stochastic', action='store_true',
                    help='sample a ~ N(mu, std^2) as in training (default: the mean action mu)')
     p.add_argument('--threads', type=int_in(1, None, 'a positive integer'), default=1, help='torch threads')

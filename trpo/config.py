@@ -19,12 +19,28 @@ from trpo.errors import UserError
 SEED_RANGE = 2 ** 32  # a seed of torch and of Gymnasium's reset
 
 
-def option(default, help, *, cli=None, choices=None, word=None, python=None, parse=None):
+def option(default, doc, *, cli=None, choices=None, word=None, python=None, parse=None, valid=None):
     """A TrainConfig field. cli: 'flag' (store_true) or 'switch' (--x/--no-x); word: a literal word
     accepted besides a number ('auto', 'off'); python: the types a value from Python may have;
-    parse: the argparse type, if not the one python implies."""
-    return field(default=default, metadata=dict(help=help, cli=cli, choices=choices, word=word, python=python,
-                                                parse=parse))
+    parse: the argparse type, if not the one python implies; valid: (test, 'must be ...') of its range."""
+    return field(default=default, metadata=dict(help=doc, cli=cli, choices=choices, word=word, python=python,
+                                                parse=parse, valid=valid))
+
+
+# the ranges of the fields: (test of a value, what it must be)
+POSITIVE = (lambda v: 0 < v < math.inf, 'must be positive and finite')
+FINITE = (math.isfinite, 'must be a finite number')
+NOT_NAN = (lambda v: not math.isnan(v), 'must be a number (inf: train to the end of the budget)')
+DISCOUNT = (lambda v: 0 < v <= 1, 'must be in (0, 1]')
+DAMPING = (lambda v: math.isfinite(v) and v >= 0, 'must be a finite number >= 0')
+LAMBDA = (lambda v: v == 'off' or 0 <= v <= 1, "must be 'off' or in [0, 1]")
+NUM_ENVS = (lambda v: v == 'auto' or v >= 1, "must be 'auto' or positive")
+SEED = (lambda v: 0 <= v < SEED_RANGE, 'must be an integer in [0, 2**32)')
+FOLDER = (lambda v: bool(v) and os.sep not in v and v not in ('.', '..'), f"must be a folder name without '{os.sep}'")
+
+
+def zero_or_positive(meaning):
+    return (lambda v: v >= 0, f'must be 0 ({meaning}) or positive')
 
 
 def int_in(low, high, expected):
@@ -59,49 +75,53 @@ class TrainConfig:
     save_path: str = option('./save_model/', 'folder for model.pth, checkpoint.pth and best_model.pth', python=TEXT)
     render: bool = option(False, 'show the environment in a window while training (uses 1 environment)',
                           cli='flag', python=BOOL)
-    gamma: Optional[float] = option(None, 'discount gamma in (0, 1]', python=NUMBER)
+    gamma: Optional[float] = option(None, 'discount gamma in (0, 1]', python=NUMBER, valid=DISCOUNT)
     hidden_size: int = option(64, 'units in each of the 2 tanh hidden layers of the actor (and of the critic, '
-                              'unless critic_hidden_size)', python=INT)
-    critic_lr: Optional[float] = option(None, 'Adam learning rate of the critic', python=NUMBER)
+                              'unless critic_hidden_size)', python=INT, valid=POSITIVE)
+    critic_lr: Optional[float] = option(None, 'Adam learning rate of the critic', python=NUMBER, valid=POSITIVE)
     max_kl: Optional[float] = option(None, 'trust-region radius delta: mean KL(pi_old || pi_new) <= delta',
-                                     python=NUMBER)
+                                     python=NUMBER, valid=POSITIVE)
     max_iter_num: Optional[int] = option(None, 'iterations (one batch + one update each), counting those of a '
                                          'resumed checkpoint; default 500, or no limit when max_env_steps is set',
-                                         python=INT)
+                                         python=INT, valid=POSITIVE)
     total_sample_size: Optional[int] = option(None, 'each batch collects whole episodes until it holds at least '
-                                              'this many steps', python=INT)
-    log_interval: int = option(5, 'print a console line every this many iterations', python=INT)
+                                              'this many steps', python=INT, valid=POSITIVE)
+    log_interval: int = option(5, 'print a console line every this many iterations', python=INT, valid=POSITIVE)
     goal_score: Optional[float] = option(None, 'stop once the mean return of the last 100 episodes exceeds this '
-                                         '(inf: train to the end of the budget)', python=NUMBER)
+                                         '(inf: train to the end of the budget)', python=NUMBER, valid=NOT_NAN)
     logdir: str = option('./logs', 'TensorBoard logs; each run gets its own subfolder', python=TEXT)
     # added
     seed: int = option(500, 'seed of torch and of the environments, in [0, 2**32) (the slides use 500)',
-                       python=INT, parse=seed_arg)
+                       python=INT, parse=seed_arg, valid=SEED)
     num_envs: Union[str, int] = option('auto', "environments sampled side by side; 'auto': one episode each per "
                                        'batch, ceil(total_sample_size / episode limit), at most 16', word='auto',
-                                       python=(str, int))
+                                       python=(str, int), valid=NUM_ENVS)
     vector_mode: str = option('sync', 'sync: all environments in this process; async: one process each',
                               choices=('sync', 'async'), python=TEXT)
-    threads: int = option(1, 'torch intra-op threads; 1 is fastest for networks this small', python=INT)
-    max_env_steps: Optional[int] = option(None, 'also stop once this many environment steps are done', python=INT)
+    threads: int = option(1, 'torch intra-op threads; 1 is fastest for networks this small', python=INT, valid=POSITIVE)
+    max_env_steps: Optional[int] = option(None, 'also stop once this many environment steps are done', python=INT,
+                                          valid=POSITIVE)
     run_name: Optional[str] = option(None, 'name of the TensorBoard run folder in logdir (default: '
-                                     '<env>_seed<seed>_<date-time>)', python=TEXT)
+                                     '<env>_seed<seed>_<date-time>)', python=TEXT, valid=FOLDER)
     eval_interval: int = option(0, 'every this many iterations, evaluate the deterministic policy on its own '
-                                'environment and keep the best as best_model.pth; 0: never', python=INT)
-    eval_episodes: int = option(10, 'episodes per evaluation (reset seeds 10000, 10001, ...)', python=INT)
+                                'environment and keep the best as best_model.pth; 0: never', python=INT,
+                                valid=zero_or_positive('never'))
+    eval_episodes: int = option(10, 'episodes per evaluation (reset seeds 10000, 10001, ...)', python=INT,
+                                valid=POSITIVE)
     quiet: bool = option(False, 'no progress bar and no periodic console lines', cli='flag', python=BOOL)
     # the preset, and each of its switches (None: the preset's value)
     preset: str = option('slides', "slides: the slides' algorithm; tuned: every switch below on",
                          choices=('slides', 'tuned'), python=TEXT)
     gae_lambda: Union[str, float, None] = option(None, "GAE(lambda) advantages, lambda in [0, 1], the critic fitting "
                                                  "lambda-returns; 'off': the slides' normalized Monte-Carlo returns",
-                                                 word='off', python=(str, int, float))
+                                                 word='off', python=(str, int, float), valid=LAMBDA)
     bootstrap_truncation: Optional[bool] = option(None, 'with GAE, continue an episode cut by the time limit with '
                                                   'V(s_next), since a truncation is not a terminal state',
                                                   cli='switch', python=BOOL)
     learn_std: Optional[bool] = option(None, 'learn a state-independent log std (else std is fixed)', cli='switch',
                                        python=BOOL)
-    log_std_init: Optional[float] = option(None, 'initial log std (the fixed one without learn_std)', python=NUMBER)
+    log_std_init: Optional[float] = option(None, 'initial log std (the fixed one without learn_std)', python=NUMBER,
+                                           valid=FINITE)
     normalize_obs: Optional[bool] = option(None, 'running mean/std observation normalization, saved in model.pth',
                                            cli='switch', python=BOOL)
     scale_rewards: Optional[bool] = option(None, 'divide rewards by the running std of the discounted return',
@@ -110,16 +130,18 @@ class TrainConfig:
                                                   python=BOOL)
     ortho_init: Optional[bool] = option(None, 'orthogonal initialization, the policy mean layer scaled by 0.01',
                                         cli='switch', python=BOOL)
-    critic_epochs: Optional[int] = option(None, 'passes of Adam over each batch for the critic', python=INT)
-    critic_batch_size: Optional[int] = option(None, 'critic minibatch size, 0 for the whole batch', python=INT)
+    critic_epochs: Optional[int] = option(None, 'passes of Adam over each batch for the critic', python=INT,
+                                          valid=POSITIVE)
+    critic_batch_size: Optional[int] = option(None, 'critic minibatch size, 0 for the whole batch', python=INT,
+                                              valid=zero_or_positive('whole batch'))
     critic_hidden_size: Optional[int] = option(None, "units in each of the critic's 2 hidden layers, 0 for "
-                                               'hidden_size', python=INT)
+                                               'hidden_size', python=INT, valid=zero_or_positive('as --hidden_size'))
     max_kl_schedule: Optional[str] = option(None, 'linear: the trust region shrinks from max_kl to max_kl_final '
                                             'over max_env_steps', choices=('constant', 'linear'), python=TEXT)
     max_kl_final: Optional[float] = option(None, 'where the linear schedule ends, in [0, max_kl]', python=NUMBER)
     cg_iters: Optional[int] = option(None, 'conjugate-gradient iterations for the search direction H^-1 g',
-                                     python=INT)
-    cg_damping: Optional[float] = option(None, 'damping c in (H + c I) s = g', python=NUMBER)
+                                     python=INT, valid=POSITIVE)
+    cg_damping: Optional[float] = option(None, 'damping c in (H + c I) s = g', python=NUMBER, valid=DAMPING)
 
     def replace(self, **changes):
         """A copy with some fields changed (a UserError for a name that is not a field)."""
@@ -157,23 +179,13 @@ class TrainConfig:
                 raise UserError(f"--{f.name} must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
 
     def validate(self):
-        """Reject values the algorithm cannot use (after resolved() filled the preset's values)."""
+        """Reject values the algorithm cannot use (after resolved() filled the preset's values): each field
+        against its range, then the options that depend on each other."""
         c = self
-        for name in ('max_kl', 'total_sample_size', 'hidden_size', 'critic_lr', 'log_interval', 'threads',
-                     'critic_epochs', 'cg_iters', 'eval_episodes', 'max_iter_num', 'max_env_steps'):
-            value = getattr(c, name)
-            if value is not None and not 0 < value < math.inf:
-                raise UserError(f"--{name} must be positive and finite, got {value}")
-        if not 0 <= c.seed < SEED_RANGE:
-            raise UserError(f"--seed must be an integer in [0, 2**32), got '{c.seed}'")
-        if math.isnan(c.goal_score):
-            raise UserError("--goal_score must be a number (inf: train to the end of the budget), got nan")
-        for name, meaning in (('critic_batch_size', 'whole batch'), ('critic_hidden_size', 'as --hidden_size'),
-                              ('eval_interval', 'never')):
-            if getattr(c, name) < 0:
-                raise UserError(f"--{name} must be 0 ({meaning}) or positive, got {getattr(c, name)}")
-        if c.gae_lambda != 'off' and not 0 <= c.gae_lambda <= 1:
-            raise UserError(f"--gae_lambda must be 'off' or in [0, 1], got {c.gae_lambda}")
+        for f in fields(self):
+            value, valid = getattr(self, f.name), f.metadata['valid']
+            if valid and value is not None and not valid[0](value):
+                raise UserError(f"--{f.name} {valid[1]}, got {value}")
         if c.bootstrap_truncation and c.gae_lambda == 'off':
             raise UserError("--bootstrap_truncation needs a critic in the advantages: pass --gae_lambda "
                             "(1.0 gives Monte-Carlo returns with bootstrapping)")
@@ -185,16 +197,6 @@ class TrainConfig:
         if c.max_kl_schedule == 'constant' and c.max_kl_final != 0:
             raise UserError(f"--max_kl_final {c.max_kl_final} is where --max_kl_schedule linear ends: pass "
                             f"--max_kl_schedule linear, or --max_kl_final 0 for a constant trust region")
-        if not (math.isfinite(c.cg_damping) and c.cg_damping >= 0):
-            raise UserError(f"--cg_damping must be a finite number >= 0, got {c.cg_damping}")
-        if not math.isfinite(c.log_std_init):
-            raise UserError(f"--log_std_init must be a finite number, got {c.log_std_init}")
-        if c.num_envs != 'auto' and c.num_envs < 1:
-            raise UserError(f"--num_envs must be 'auto' or positive, got {c.num_envs}")
-        if not 0 < c.gamma <= 1:
-            raise UserError(f"--gamma must be in (0, 1], got {c.gamma}")
-        if c.run_name is not None and (not c.run_name or os.sep in c.run_name or c.run_name in ('.', '..')):
-            raise UserError(f"--run_name must be a folder name without '{os.sep}', got {c.run_name!r}")
 
 
 PRESET_FIELDS = ('gamma', 'critic_lr', 'max_kl', 'total_sample_size', 'goal_score', 'max_env_steps', 'gae_lambda',

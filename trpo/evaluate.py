@@ -5,7 +5,7 @@ from gymnasium.wrappers import RecordVideo
 from trpo.envs import check_display, clip_action, make_env, render_offscreen
 from trpo.utils import get_action
 
-EVAL_SEED = 10_000  # evaluation episodes start from reset(seed=10000 + k): seeds training never uses
+EVAL_SEED = 10_000  # evaluation episode k starts from reset(seed=10000 + k); training seeds only its first reset
 
 
 @torch.no_grad()
@@ -39,7 +39,7 @@ def evaluate(actor, env_name, episodes=10, seed=EVAL_SEED, stochastic=False, ren
     elif record:
         render_offscreen()
         env = RecordVideo(make_env(env_name, render_mode='rgb_array'), record, episode_trigger=lambda k: True,
-                          name_prefix='trpo')
+                          name_prefix=env_name)  # Hopper-v5-episode-0.mp4, ...
     else:
         env = make_env(env_name)
     try:

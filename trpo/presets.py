@@ -25,18 +25,16 @@ MUJOCO_BUDGET = dict(max_env_steps=1_000_000, goal_score=math.inf)
 ENV_DEFAULTS = {
     ('slides', 'Pendulum-v1'): dict(goal_score=-300),
     # Pendulum only truncates (200 steps) and its reward horizon is short: a shorter discount, smaller
-    # batches and a larger trust region learn it in fewer steps (seeds 1-5, see README, Presets)
+    # batches and a larger trust region learn it in fewer steps (chosen on seeds 1-3; docs/presets.md)
     ('tuned', 'Pendulum-v1'): dict(goal_score=-300, gamma=0.95, total_sample_size=1024, max_kl=0.03),
     # Hopper: more exploration (std 1 at the start), more updates, a longer horizon (gamma 0.995: a fall costs
     # more), a trust region that starts large and shrinks to 0 at the 1M-step budget, so the final gait is
-    # a settled one, and a critic 4x as wide as the actor, fitted with a smaller learning rate. Seeds 1-5 at 1M:
-    # median 2,923 -> 3,366 (gamma) -> 3,638 (schedule); seeds 6-17: mean 3,286 -> 3,399 (critic 256) -> 3,549
-    # (critic_lr 3e-4), worst seed 2,012 -> 2,471 -> 3,242. The learning rate did worse on seeds 1-5, and the
-    # median over all 17 seeds is 3,527 (README, Presets)
+    # a settled one, and a critic 4x as wide as the actor, fitted with a smaller learning rate. Chosen step by
+    # step with version 0.1 (docs/presets.md; every setting tried: results/other-settings.md)
     ('tuned', 'Hopper-v5'): dict(gamma=0.995, total_sample_size=1024, log_std_init=0.0, max_kl=0.04,
                                  max_kl_schedule='linear', critic_hidden_size=256, critic_lr=3e-4, **MUJOCO_BUDGET),
     # HalfCheetah never terminates: its batch is one whole 1000-step episode, so it updates every 1000 steps.
-    # Orthogonal init lifted every seed (README, Presets); max_kl 0.02 was tried and was worse
+    # Orthogonal init lifted 4 of 5 seeds with version 0.1; max_kl 0.02 was tried and was worse (docs/presets.md)
     ('tuned', 'HalfCheetah-v5'): dict(total_sample_size=1000, ortho_init=True, **MUJOCO_BUDGET),
 }
 
@@ -47,10 +45,3 @@ def preset_values(preset, env_name):
     threshold = env_spec(env_name).reward_threshold
     goal = dict(goal_score=threshold if threshold is not None else math.inf)
     return {**PRESETS[preset], **goal, **ENV_DEFAULTS.get((preset, env_name), {})}
-
-
-def apply_preset(args, env_name):
-    """Fill every flag left unset (None) with the preset's value for env_name."""
-    for name, value in preset_values(args.preset, env_name).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)

@@ -6,6 +6,10 @@ import sys
 from tqdm import tqdm
 
 
+def iterations(n):
+    return f"{n} iteration{'' if n == 1 else 's'}"
+
+
 class Console:
     def __init__(self, config):
         self.config, self.bar = config, None
@@ -47,7 +51,7 @@ class Console:
         """The last line: why training stopped and which files it wrote."""
         self.close()
         files = ', '.join(paths[k] for k in ('model', 'best_model', 'checkpoint') if k in paths)
-        self.print(f'stopped after {progress.iteration} iterations ({progress.total_steps} steps): {reason}; '
+        self.print(f'stopped after {iterations(progress.iteration)} ({progress.total_steps} steps): {reason}; '
                    f'saved {files}; TensorBoard logs in {paths["run_dir"]}')
 
     def close(self):

@@ -3,7 +3,6 @@ run the six steps (trpo.update.train_model), merge the batch into the running st
 evaluate, checkpoint. train.py is this behind the slides' command line."""
 import dataclasses
 import os
-import signal
 import tempfile
 import threading
 import time
@@ -75,12 +74,12 @@ def train(config, callbacks=()):
     config = config.resolved()
     if config.render:
         check_display()
-    for name in ('save_path', 'logdir'):
-        check_writable(name, getattr(config, name))
     num_envs = 1 if config.render else auto_num_envs(config.env_name, config.total_sample_size, config.num_envs)
     config = config.replace(num_envs=num_envs)
     if checkpoint:
         check_resume(config, checkpoint)
+    for name in ('save_path', 'logdir'):  # the last check, and the first write
+        check_writable(name, getattr(config, name))
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     paths = {'model': os.path.join(config.save_path, 'model.pth'),
@@ -98,7 +97,7 @@ def train(config, callbacks=()):
             progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, envs)
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
         console.start(progress)
-        evaluator = stack.enter_context(closing(Evaluator(config, paths, actor, state_size, action_size)))
+        evaluator = stack.enter_context(closing(Evaluator(config, actor)))
         writer = stack.enter_context(closing(open_writer(run_dir, progress, checkpoint)))
         stop = stack.enter_context(StopRequest()) if threading.current_thread() is threading.main_thread() else None
         history, reason = [], None
@@ -111,8 +110,7 @@ def train(config, callbacks=()):
             reason = stop_reason(config, progress, record, stop)
             if any([bool(callback(record)) for callback in callbacks]) and reason is None:
                 reason = 'callback'
-        save_policy(paths['model'], actor, config.env_name, state_size, action_size, config.hidden_size,
-                    actor_options(dataclasses.asdict(config)))
+        save_actor(paths['model'], actor, config)
         if evaluator.wrote_best:
             paths['best_model'] = evaluator.best_path
         console.finish(progress, STOP_REASONS[reason], paths)
@@ -275,13 +273,13 @@ def log_update(writer, info, total_steps, scalars):
 
 class Evaluator:
     """Every eval_interval iterations: eval_episodes deterministic episodes (the mean action) on an
-    environment of its own, from reset seeds training never uses (10000, 10001, ...), with the
+    environment of its own, from reset seeds 10000, 10001, ... (training seeds only its first reset, with
+    --seed), with the
     observation statistics as they are (evaluation never updates them). The best policy so far is
     written to best_model.pth; its score travels in checkpoint.pth, so a resumed run keeps it."""
 
-    def __init__(self, config, paths, actor, state_size, action_size):
+    def __init__(self, config, actor):
         self.config, self.actor = config, actor
-        self.sizes = (state_size, action_size)
         self.best_path = os.path.join(config.save_path, 'best_model.pth')
         self.env = make_env(config.env_name) if config.eval_interval else None
         self.wrote_best = False
@@ -295,8 +293,7 @@ class Evaluator:
         writer.add_scalar('eval/return_std', float(np.std(returns)), progress.total_steps)
         if mean > progress.best_eval:
             progress.best_eval = mean
-            save_policy(self.best_path, self.actor, self.config.env_name, *self.sizes, self.config.hidden_size,
-                        actor_options(dataclasses.asdict(self.config)))
+            save_actor(self.best_path, self.actor, self.config)
             self.wrote_best = True
         console.evaluated(progress, mean)
         return record._replace(eval_return=mean)
@@ -306,10 +303,8 @@ class Evaluator:
             self.env.close()
 
 
-def interrupted_message(result):
-    """The line train.py prints when a signal stopped the run."""
-    progress_steps = result.history[-1].total_steps if result.history else 0
-    iteration = result.history[-1].iteration if result.history else 0
-    return (f"stopped by {signal.Signals(result.signum).name} after iteration {iteration} ({progress_steps} steps); "
-            f"continue with: python train.py --load_model {result.paths['checkpoint']}")
+def save_actor(path, actor, config):
+    """model.pth (or best_model.pth): the actor, and what test.py needs to rebuild it."""
+    save_policy(path, actor, config.env_name, actor.fc1.in_features, actor.fc3.out_features, config.hidden_size,
+                actor_options(dataclasses.asdict(config)))
 
