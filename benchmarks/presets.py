@@ -27,12 +27,11 @@ import numpy as np  # noqa: E402
 
 from jobs import add_run_flags, provenance, run_all  # noqa: E402
 import trpo  # noqa: E402
-from trpo.cli import ArgumentParser, parse_train_args, run_main  # noqa: E402
+from trpo.cli import ArgumentParser, interrupted_message, parse_train_args, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
 from trpo.evaluate import EVAL_SEED, evaluate  # noqa: E402
 from trpo.errors import Interrupted  # noqa: E402
 from trpo.presets import preset_values  # noqa: E402
-from trpo.trainer import interrupted_message  # noqa: E402
 
 # options that cannot change what a run learns
 NOT_SETTINGS = ('save_path', 'logdir', 'log_interval', 'threads', 'run_name', 'quiet', 'eval_interval', 'eval_episodes')
@@ -58,8 +57,8 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
     if os.path.exists(record):
         with open(record) as f:
             run = json.load(f)
-        if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes:
-            return run
+        if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes and 'measured_with' in run:
+            return run  # runs of versions before 0.2 (no 'measured_with') are trained again
     with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
         result = trpo.train(parse_train_args(argv))
     if result.stop_reason == 'interrupted':  # a stopped run is never taken for a result
@@ -67,7 +66,7 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
     history = result.history
     actor, _ = load_policy(os.path.join(folder, 'model.pth'))
     scores = evaluate(actor, env_name, eval_episodes, seed=EVAL_SEED)  # episodes training never saw
-    run = {'preset': preset, 'seed': seed, 'settings': settings(argv),
+    run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'measured_with': provenance(),
            'curve': [(r.total_steps, r.avg100) for r in history], 'seconds': sum(r.seconds for r in history),
            'eval': scores}
     with open(record, 'w') as f:
@@ -89,11 +88,20 @@ def steps_range(to_goal):
     return f'{text[0]} ({text[1]} to {text[2]})'
 
 
-def summarize(runs, env_name, max_env_steps, goal, measured_with):
-    versions = ', '.join(f'{k} {v}' for k, v in measured_with['versions'].items())
-    lines = [f'# {env_name}: {max_env_steps:,} environment steps per run', '',
-             f"Measured at commit {measured_with['commit']} with Python {measured_with['python']}, {versions}, "
-             f"on {measured_with['cpus']} x {measured_with['cpu']}.", '',
+def measured_with_line(runs):
+    """Which commits, library versions and CPUs the runs were measured with (each run records its own)."""
+    kinds = sorted({json.dumps(r['measured_with'], sort_keys=True) for r in runs})
+    parts = []
+    for kind in map(json.loads, kinds):
+        seeds = ', '.join(str(r['seed']) for r in runs if r['measured_with'] == kind)
+        versions = ', '.join(f'{k} {v}' for k, v in kind['versions'].items())
+        parts.append(f"commit {kind['commit']} with Python {kind['python']}, {versions}, on {kind['cpus']} x "
+                     f"{kind['cpu']} (seeds {seeds})")
+    return 'Measured at ' + '; '.join(parts) + '.'
+
+
+def summarize(runs, env_name, max_env_steps, goal):
+    lines = [f'# {env_name}: {max_env_steps:,} environment steps per run', '', measured_with_line(runs), '',
              f'Steps to goal: environment steps until the 100-episode average first exceeds {goal:g}. '
              'Final: mean deterministic return of the final policy over its 10 evaluation episodes.', '',
              '| preset | seeds | steps to goal, median (range) | final return, median (range) | final, mean ± std | '
@@ -143,12 +151,11 @@ def benchmark():
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
     jobs = [(args.env_name, preset, seed, args.max_env_steps, out, extra, args.eval_episodes)
             for preset in args.presets for seed in args.seeds]
-    measured_with = provenance()
     runs = run_all(train_and_evaluate, jobs, args.jobs)
     with open(os.path.join(out, 'results.json'), 'w') as f:
         json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
-                   'extra_flags': extra, 'measured_with': measured_with, 'runs': runs}, f)
-    summary = summarize(runs, args.env_name, args.max_env_steps, goal, measured_with)
+                   'extra_flags': extra, 'runs': runs}, f)
+    summary = summarize(runs, args.env_name, args.max_env_steps, goal)
     with open(os.path.join(out, 'summary.md'), 'w') as f:
         f.write(summary)
     plot(runs, args.env_name, os.path.join(out, 'curves.png'))
