@@ -197,3 +197,16 @@ def test_a_checkpoint_of_another_format_version_is_a_one_line_error(tmp_path):
     torch.save({"format": "trpo-checkpoint/1", "flags": {}}, str(path))
     code, out, err = run("train.py", "--load_model", str(path))
     assert_one_line_error(code, err, "trpo-checkpoint/1", "another version")
+
+
+def test_the_wheel_holds_the_package_and_its_shipped_policies(tmp_path):
+    """pip builds trpo from pyproject.toml (setuptools from the package index, as for any user)."""
+    import zipfile
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), ROOT],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    wheel, = [f for f in os.listdir(tmp_path) if f.endswith(".whl")]
+    names = zipfile.ZipFile(tmp_path / wheel).namelist()
+    assert {"trpo/__init__.py", "trpo/config.py", "trpo/trainer.py", "trpo/pretrained/Pendulum-v1.pth",
+            "trpo/pretrained/Hopper-v5.pth", "trpo/pretrained/HalfCheetah-v5.pth"} <= set(names)
+    assert not any(n.startswith(("tests/", "benchmarks/", "results/")) for n in names)
