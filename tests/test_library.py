@@ -201,8 +201,12 @@ def test_a_checkpoint_of_another_format_version_is_a_one_line_error(tmp_path):
 
 def test_the_wheel_holds_the_package_and_its_shipped_policies(tmp_path):
     """pip builds trpo from pyproject.toml (setuptools from the package index, as for any user)."""
+    import shutil
     import zipfile
-    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), ROOT],
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "logs", "save_model", "results",
+                                                                "__pycache__", "build", "*.egg-info"))
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     wheel, = [f for f in os.listdir(tmp_path) if f.endswith(".whl")]
