@@ -50,8 +50,8 @@ def pretrained_model(env_name):
 def find_model(load_model, save_path):
     """The file --load_model names. As on the slides, a bare file name ('model.pth') not found where
     given is looked up in save_path; an environment id with a shipped policy ('Hopper-v5') names it.
-    None (test.py with no --load_model): save_path/model.pth, the
-    latest run's, if there is one, else the shipped Pendulum-v1 policy."""
+    None (test.py with no --load_model): save_path/model.pth, the latest run's, if there is one, else the
+    shipped Pendulum-v1 policy."""
     if load_model is None:
         latest = os.path.join(save_path, "model.pth")
         return latest if os.path.isfile(latest) else pretrained_model("Pendulum-v1")

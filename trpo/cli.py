@@ -13,7 +13,7 @@ from trpo.envs import has_display
 from trpo.errors import Interrupted, UserError
 from trpo.evaluate import EVAL_SEED, evaluate
 from trpo.progress import iterations
-from trpo.trainer import from_checkpoint, train
+from trpo.trainer import config_of_checkpoint, train
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,8 +51,9 @@ def parse_train_args(argv=None, prog='train.py'):
     given = vars(parser.parse_args(argv))
     if given.get('load_model'):
         path = find_model(given['load_model'], given.get('save_path', TrainConfig.save_path))
-        if load_checkpoint(path) is not None:
-            return from_checkpoint(path, **{k: v for k, v in given.items() if k != 'load_model'})
+        checkpoint = load_checkpoint(path)
+        if checkpoint is not None:
+            return config_of_checkpoint(checkpoint, path, **{k: v for k, v in given.items() if k != 'load_model'})
         given['load_model'] = path
     return TrainConfig(**given)
 
@@ -116,7 +117,7 @@ def test_main(argv=None):
         render = args.render
         if render is None:
             render = has_display() and not args.record
-            if not has_display() and not args.record:
+            if not render and not args.record:  # no display
                 print('note: no display, so the episodes run headless; for a window run under xvfb-run '
                       '(xvfb-run python test.py), for a video pass --record DIR')
         scores = evaluate(actor, info['env_name'], args.episodes, seed=args.seed, stochastic=args.stochastic,

@@ -56,6 +56,11 @@ def from_checkpoint(path, **changes):
     if checkpoint is None:
         raise UserError(f"'{path}' is a model.pth, not a checkpoint.pth; pass it as load_model to start a new run "
                         "from its actor")
+    return config_of_checkpoint(checkpoint, path, **changes)
+
+
+def config_of_checkpoint(checkpoint, path, **changes):
+    """The TrainConfig of a loaded checkpoint (read from path), with changes on top."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     saved = {k: v for k, v in checkpoint['flags'].items() if k in names}
     return TrainConfig(**saved).replace(**changes, load_model=path)
@@ -274,9 +279,8 @@ def log_update(writer, info, total_steps, scalars):
 class Evaluator:
     """Every eval_interval iterations: eval_episodes deterministic episodes (the mean action) on an
     environment of its own, from reset seeds 10000, 10001, ... (training seeds only its first reset, with
-    --seed), with the
-    observation statistics as they are (evaluation never updates them). The best policy so far is
-    written to best_model.pth; its score travels in checkpoint.pth, so a resumed run keeps it."""
+    --seed), with the observation statistics as they are (evaluation never updates them). The best policy
+    so far is written to best_model.pth; its score travels in checkpoint.pth, so a resumed run keeps it."""
 
     def __init__(self, config, actor):
         self.config, self.actor = config, actor
