@@ -12,6 +12,8 @@ Written into --out: results.json (every run's curve and evaluation), summary.md 
 table: steps until the 100-episode average first exceeds the goal, and the final
 deterministic return, mean +- std and median over seeds, and every seed), curves.png
 (score/avg100 against environment steps: mean over seeds and min-max band, one line per preset).
+The runs of benchmarks/sb3_reference.py in <out>/sb3-contrib with the same budget join the table
+and the plot as one more row and line.
 """
 import argparse
 import contextlib
@@ -74,6 +76,18 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
     return run
 
 
+def reference_runs(folder, max_env_steps):
+    """The runs of benchmarks/sb3_reference.py in folder with the same budget, seed by seed, to show beside ours."""
+    runs = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.startswith('seed') and name.endswith('.json'):
+            with open(os.path.join(folder, name)) as f:
+                run = json.load(f)
+            if run['settings']['max_env_steps'] == max_env_steps:
+                runs.append({'preset': 'sb3-contrib', **run})
+    return sorted(runs, key=lambda r: r['seed'])
+
+
 def steps_to(curve, goal):
     """Environment steps when the 100-episode average first exceeds goal, or None."""
     return next((steps for steps, avg in curve if avg > goal), None)
@@ -90,10 +104,13 @@ def steps_range(to_goal):
 
 def measured_with_line(runs):
     """Which commits, library versions and CPUs the runs were measured with (each run records its own)."""
-    kinds = sorted({json.dumps(r['measured_with'], sort_keys=True) for r in runs})
+    kinds = sorted({json.dumps(r.get('measured_with'), sort_keys=True) for r in runs})
     parts = []
     for kind in map(json.loads, kinds):
-        seeds = ', '.join(str(r['seed']) for r in runs if r['measured_with'] == kind)
+        seeds = ', '.join(f"{r['preset']} {r['seed']}" for r in runs if r.get('measured_with') == kind)
+        if kind is None:
+            parts.append(f'an unrecorded commit and versions (seeds {seeds})')
+            continue
         versions = ', '.join(f'{k} {v}' for k, v in kind['versions'].items())
         parts.append(f"commit {kind['commit']} with Python {kind['python']}, {versions}, on {kind['cpus']} x "
                      f"{kind['cpu']} (seeds {seeds})")
@@ -155,6 +172,7 @@ def benchmark():
     with open(os.path.join(out, 'results.json'), 'w') as f:
         json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
                    'extra_flags': extra, 'runs': runs}, f)
+    runs += reference_runs(os.path.join(out, 'sb3-contrib'), args.max_env_steps)
     summary = summarize(runs, args.env_name, args.max_env_steps, goal)
     with open(os.path.join(out, 'summary.md'), 'w') as f:
         f.write(summary)

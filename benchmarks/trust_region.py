@@ -36,8 +36,7 @@ def kl_per_iteration(env_name, seed, iterations, max_kl):
     torch.set_num_threads(config.threads)  # 1, as train.py: more threads only wait on each other here
     torch.manual_seed(config.seed)
     envs = make_vector_env(config.env_name, auto_num_envs(config.env_name, config.total_sample_size))
-    state_size, action_size = env_sizes(envs)
-    actor, critic, optimizer, _ = start_run(config, state_size, action_size, None, Console(config))
+    actor, critic, optimizer, _ = start_run(config, *env_sizes(envs), None, Console(config))
     rows = []
     for it in range(iterations):
         batch = collect_trajectories(envs, actor, config.total_sample_size, seed=seed if it == 0 else None).batch

@@ -5,6 +5,7 @@ import torch.nn as nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
 from conftest import call_with_flat, explicit_kl_hessian
+from trpo.distributions import Gaussian
 from trpo.model import Actor, Critic
 from trpo.utils import (conjugate_gradient, flat_grad, flat_params,
                         get_log_prob, get_returns, hessian_vector_product, kl_divergence,
@@ -39,20 +40,19 @@ def test_log_prob_is_summed_over_action_dimensions():
     a = torch.tensor([[0.0, 1.0]])
     by_hand = sum(-np.log(np.sqrt(2 * np.pi)) - np.log(s) - (x - m) ** 2 / (2 * s * s)
                   for x, m, s in [(0.0, 0.5, 1.0), (1.0, -1.0, 2.0)])
-    assert get_log_prob(a, mu, std).shape == (1,)
-    np.testing.assert_allclose(get_log_prob(a, mu, std).item(), by_hand, rtol=1e-6)
+    assert get_log_prob(a, Gaussian(mu, std)).shape == (1,)
+    np.testing.assert_allclose(get_log_prob(a, Gaussian(mu, std)).item(), by_hand, rtol=1e-6)
 
 
 def test_surrogate_is_the_mean_advantage_at_the_old_policy_with_the_policy_gradient(tiny_actor, states):
     actions = torch.randn(16, 2, dtype=torch.float64)
     adv = torch.randn(16, dtype=torch.float64)
     with torch.no_grad():
-        mu, std = tiny_actor(states)
-        old = get_log_prob(actions, mu, std)
+        old = get_log_prob(actions, tiny_actor(states))
     loss = surrogate_loss(tiny_actor, adv, states, old, actions)
     assert torch.allclose(loss, adv.mean())  # ratio = 1 at theta_old
     g = flat_grad(torch.autograd.grad(loss, tiny_actor.parameters()))
-    logp = get_log_prob(actions, *tiny_actor(states))  # grad of ratio at theta_old = grad log pi
+    logp = get_log_prob(actions, tiny_actor(states))  # grad of ratio at theta_old = grad log pi
     g_ref = flat_grad(torch.autograd.grad((logp * adv).mean(), tiny_actor.parameters()))
     torch.testing.assert_close(g, g_ref)
 
@@ -68,7 +68,7 @@ class LearnedStd(nn.Module):
 
     def forward(self, x):
         mu = self.lin(x)
-        return mu, self.log_std.exp().expand_as(mu)
+        return Gaussian(mu, self.log_std.exp().expand_as(mu))
 
 
 def test_kl_divergence_matches_torch_distributions(states):

@@ -190,7 +190,8 @@ def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
 
 @pytest.mark.parametrize("args, words", [
     (["--env_name", "NoSuchEnv-v9"], ["NoSuchEnv-v9"]),
-    (["--env_name", "CartPole-v1"], ["CartPole-v1", "Discrete"]),
+    (["--env_name", "FrozenLake-v1"], ["FrozenLake-v1", "Discrete observation space"]),
+    (["--env_name", "Blackjack-v1"], ["Blackjack-v1", "Tuple observation space"]),
     (["--max_kl", "0"], ["--max_kl", "positive"]),
     (["--total_sample_size", "-5"], ["--total_sample_size"]),
     (["--hidden_size", "0"], ["--hidden_size"]),

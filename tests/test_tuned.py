@@ -169,7 +169,7 @@ def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_pa
                        "--logdir", str(tmp_path / "l")])
     actor, info = load_policy(str(tmp_path / "m" / "model.pth"))
     ckpt = load_checkpoint(str(tmp_path / "m" / "checkpoint.pth"))
-    assert info["actor_options"] == {"learn_std": True, "log_std_init": -0.5, "normalize_obs": True}
+    assert info["actor_options"] == {"learn_std": True, "log_std_init": -0.5, "normalize_obs": True, "discrete": False}
     assert ckpt["total_steps"] == 3600 and actor.obs_norm.count.item() == 3600  # 3 batches of 6 x 200
     assert torch.equal(actor.obs_norm.mean, ckpt["actor"]["obs_norm.mean"])
     assert actor.log_std.item() != -0.5  # it was learned

@@ -24,7 +24,7 @@ def problem(tiny_actor, states):
     actions = torch.randn(16, 2, dtype=torch.float64)
     adv = torch.randn(16, dtype=torch.float64)
     with torch.no_grad():
-        old_policy = get_log_prob(actions, *tiny_actor(states))
+        old_policy = get_log_prob(actions, tiny_actor(states))
     loss = surrogate_loss(tiny_actor, adv, states, old_policy, actions)
     g = flat_grad(torch.autograd.grad(loss, tiny_actor.parameters()))
     return tiny_actor, states, actions, adv, old_policy, loss.detach(), g

@@ -7,6 +7,7 @@
 """
 from trpo.checkpoint import load_policy
 from trpo.config import TrainConfig
+from trpo.distributions import Categorical, Gaussian
 from trpo.errors import UserError
 from trpo.evaluate import evaluate
 from trpo.model import Actor, Critic, RunningNorm

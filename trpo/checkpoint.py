@@ -68,10 +68,10 @@ def find_model(load_model, save_path):
                     "or pass --load_model PATH")
 
 
-def actor_options(flags):
-    """The Actor keyword arguments beyond the sizes that the flags (a dict) choose; model.pth keeps them,
-    so test.py rebuilds the same actor."""
-    return {k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")}
+def actor_options(flags, discrete=False):
+    """The Actor keyword arguments beyond the sizes that the flags (a dict) and the action space
+    (discrete: a categorical actor) choose; model.pth keeps them, so test.py rebuilds the same actor."""
+    return {**{k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")}, "discrete": discrete}
 
 
 def save_policy(path, actor, env_name, state_size, action_size, hidden_size, options=None):
@@ -104,7 +104,7 @@ def policy_of_checkpoint(checkpoint, path):
         flags, weights = checkpoint["flags"], checkpoint["actor"]
         return {"format": POLICY_FORMAT, "env_name": flags["env_name"], "state_size": weights["fc1.weight"].shape[1],
                 "action_size": weights["fc3.weight"].shape[0], "hidden_size": flags["hidden_size"],
-                "actor_options": actor_options(flags),
+                "actor_options": actor_options(flags, checkpoint.get("discrete", False)),
                 "actor": weights}
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         raise damaged(path, "checkpoint", e) from None
@@ -128,7 +128,7 @@ class Progress:
 def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, envs):
     """Everything a run needs to continue bit for bit, as tensors and plain types
     (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, RNG states."""
-    atomic_save({"format": CHECKPOINT_FORMAT, "flags": flags, "run_dir": run_dir,
+    atomic_save({"format": CHECKPOINT_FORMAT, "flags": flags, "run_dir": run_dir, "discrete": actor.discrete,
                  "iteration": progress.iteration, "total_steps": progress.total_steps,
                  "episodes": progress.episodes, "recent_rewards": list(progress.recent_rewards),
                  "best_eval": progress.best_eval,

@@ -95,7 +95,7 @@ def parse_test_args(argv=None):
                    help='episode k starts from reset(seed=seed + k); the default, 10000, is the evaluation seeds '
                         'of training and of the published results')
     p.add_argument('--stochastic', action='store_true',
-                   help='sample a ~ N(mu, std^2) as in training (default: the mean action mu)')
+                   help='sample a ~ pi(.|s) as in training (default: the mean action mu, or the most probable one)')
     p.add_argument('--threads', type=int_in(1, None, 'a positive integer'), default=1, help='torch threads')
     p.add_argument('--render', action=argparse.BooleanOptionalAction, default=None,
                    help='show the episodes in a window (default: when there is a display and no --record)')

@@ -66,8 +66,9 @@ NUMBER, INT, TEXT, BOOL = (int, float), (int,), (str,), (bool,)
 @dataclass
 class TrainConfig:
     # the slides' flags, same names and defaults
-    env_name: str = option('Pendulum-v1', 'Gymnasium id with a 1-D Box observation space and a Box (continuous) '
-                           'action space (Pendulum-v0 is accepted and means Pendulum-v1)', python=TEXT)
+    env_name: str = option('Pendulum-v1', 'Gymnasium id with a 1-D Box observation space and a 1-D Box '
+                           '(Gaussian policy) or Discrete (categorical policy) action space (Pendulum-v0 is '
+                           'accepted and means Pendulum-v1)', python=TEXT)
     load_model: Optional[str] = option(None, 'a checkpoint.pth continues its run (options not given take its '
                                        'values); a model.pth gives the actor a new run starts from. A bare file '
                                        'name not found where given is looked up in save_path, as on the slides',

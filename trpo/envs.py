@@ -51,17 +51,27 @@ def cannot_make(env_name, error):
 
 
 def make_env(env_name, render_mode=None):
-    """gym.make with checks: the id exists and its spaces are 1-D Boxes (continuous control)."""
+    """gym.make with checks: the id exists, its observations are a 1-D Box, and its actions
+    a 1-D Box (Gaussian policy) or Discrete (categorical policy)."""
     try:
         env = gym.make(env_name, render_mode=render_mode)
     except gym.error.Error as e:
         raise cannot_make(env_name, e) from None
-    for name, space in (("observation", env.observation_space), ("action", env.action_space)):
-        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
-            env.close()
-            raise UserError(f"environment '{env_name}' has a {type(space).__name__} {name} space {space}; "
-                            f"this TRPO needs a 1-D Box (continuous) {name} space")
+    obs, act = env.observation_space, env.action_space
+    problem = None
+    if not is_flat_box(obs):
+        problem = f"a {type(obs).__name__} observation space {obs}; this TRPO needs a 1-D Box observation space"
+    elif not (is_flat_box(act) or isinstance(act, gym.spaces.Discrete)):
+        problem = (f"a {type(act).__name__} action space {act}; this TRPO needs a 1-D Box (continuous) "
+                   "or a Discrete action space")
+    if problem:
+        env.close()
+        raise UserError(f"environment '{env_name}' has {problem}")
     return env
+
+
+def is_flat_box(space):
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
 
 
 def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):
@@ -93,10 +103,16 @@ def auto_num_envs(env_name, total_sample_size, num_envs="auto", most=16):
 
 
 def env_sizes(envs):
-    """(state_size, action_size) of a vector environment."""
-    return envs.single_observation_space.shape[0], envs.single_action_space.shape[0]
+    """(state_size, action_size, discrete) of a vector environment; for Discrete(n) actions, action_size is n."""
+    space = envs.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return envs.single_observation_space.shape[0], int(space.n), True
+    return envs.single_observation_space.shape[0], space.shape[0], False
 
 
-def clip_action(action, space):
-    """Clip sampled actions to the Box bounds (the log-probability keeps the unclipped sample)."""
+def env_action(action, space):
+    """What the environment is given for a sampled action: a Box action clipped to the bounds (the
+    log-probability keeps the unclipped sample); a Discrete index 0..n-1 shifted by the space's start."""
+    if isinstance(space, gym.spaces.Discrete):
+        return action + space.start
     return np.clip(action, space.low, space.high)

@@ -2,7 +2,7 @@
 import torch
 from gymnasium.wrappers import RecordVideo
 
-from trpo.envs import check_display, clip_action, make_env, render_offscreen
+from trpo.envs import check_display, env_action, make_env, render_offscreen
 from trpo.utils import get_action
 
 EVAL_SEED = 10_000  # evaluation episode k starts from reset(seed=10000 + k); training seeds only its first reset
@@ -12,16 +12,17 @@ EVAL_SEED = 10_000  # evaluation episode k starts from reset(seed=10000 + k); tr
 def run_episodes(env, actor, episodes, seed=EVAL_SEED, stochastic=False):
     """Returns of `episodes` episodes; episode k starts from reset(seed=seed + k).
 
-    Deterministic by default: the action is the mean mu(s); stochastic samples a ~ N(mu, std^2).
+    Deterministic by default: the action is the policy's mode (the mean mu(s), or the most probable
+    action); stochastic samples a ~ pi(.|s) as in training.
     """
     scores = []
     for k in range(episodes):
         state, _ = env.reset(seed=seed + k)
         score, done = 0.0, False
         while not done:
-            mu, std = actor(torch.as_tensor(state, dtype=torch.float32).unsqueeze(0))
-            action = get_action(mu, std)[0] if stochastic else mu[0].numpy()
-            state, reward, terminated, truncated, _ = env.step(clip_action(action, env.action_space))
+            policy = actor(torch.as_tensor(state, dtype=torch.float32).unsqueeze(0))
+            action = get_action(policy)[0] if stochastic else policy.mode()[0].numpy()
+            state, reward, terminated, truncated, _ = env.step(env_action(action, env.action_space))
             score += float(reward)
             done = terminated or truncated
         scores.append(score)

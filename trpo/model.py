@@ -5,6 +5,8 @@ import copy
 import torch
 import torch.nn as nn
 
+from trpo.distributions import Categorical, Gaussian
+
 
 class RunningNorm(nn.Module):
     """x -> clip((x - mean) / sqrt(var + 1e-8), -clip, clip), mean and var over every state seen so far.
@@ -56,24 +58,29 @@ def orthogonal_init(*layers, gain=2 ** 0.5):
 
 
 class Actor(nn.Module):
-    """Gaussian policy pi_theta(a|s) = N(mu_theta(s), std^2).
+    """Gaussian policy pi_theta(a|s) = N(mu_theta(s), std^2), or with discrete=True the
+    categorical policy pi_theta(a|s) = softmax(logits_theta(s))_a over action_size actions.
 
     As on the slides std is fixed at exp(0) = 1, so that exploration never shrinks.
     learn_std=True makes log std a learned, state-independent parameter (starting at
     log_std_init); normalize_obs=True puts a RunningNorm in front of the network.
     On Pendulum (state 3, action 1, hidden 64) the slides' actor has 4,481 parameters.
+    A categorical actor has no std: learn_std and log_std_init do not apply to it.
     """
 
     def __init__(self, state_size, action_size, hidden_size=64, learn_std=False, log_std_init=0.0,
-                 normalize_obs=False, ortho_init=False):
+                 normalize_obs=False, ortho_init=False, discrete=False):
         super().__init__()
+        self.discrete = discrete
         self.obs_norm = RunningNorm(state_size) if normalize_obs else nn.Identity()
         self.fc1 = nn.Linear(state_size, hidden_size)
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.fc3 = nn.Linear(hidden_size, action_size)
-        if ortho_init:  # the mean layer 100x smaller still: every first policy is near mean 0, whatever the state
+        if ortho_init:  # the output layer 100x smaller still: every first policy is near mean 0 (uniform)
             orthogonal_init(self.fc1, self.fc2, self.fc3)
             self.fc3.weight.data.mul_(0.01)
+        if discrete:
+            return
         log_std = torch.full((action_size,), float(log_std_init))
         if learn_std:
             self.log_std = nn.Parameter(log_std)
@@ -81,13 +88,15 @@ class Actor(nn.Module):
             self.register_buffer("log_std", log_std, persistent=False)
 
     def forward(self, x):
-        """x: (T, state_size) -> mu, std: (T, action_size)."""
+        """x: (T, state_size) -> Gaussian(mu, std), each (T, action_size), so `mu, std = actor(x)`
+        as on the slides; or Categorical(logits), (T, action_size)."""
         x = self.obs_norm(x)
         x = torch.tanh(self.fc1(x))
         x = torch.tanh(self.fc2(x))
-        mu = self.fc3(x)
-        std = torch.exp(self.log_std).expand_as(mu)
-        return mu, std
+        out = self.fc3(x)
+        if self.discrete:
+            return Categorical(out)
+        return Gaussian(out, torch.exp(self.log_std).expand_as(out))
 
 
 class Critic(nn.Module):

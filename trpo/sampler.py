@@ -4,7 +4,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from trpo.envs import clip_action
+from trpo.envs import env_action
 from trpo.update import Batch
 from trpo.utils import get_action
 
@@ -45,9 +45,8 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     returns, lengths, end_steps = [], [], []
     rows, steps_done = [], 0
     while running.any():
-        mu, std = actor(torch.as_tensor(obs, dtype=torch.float32))
-        action = get_action(mu, std)
-        next_obs, reward, terminated, truncated, info = envs.step(clip_action(action, envs.single_action_space))
+        action = get_action(actor(torch.as_tensor(obs, dtype=torch.float32)))
+        next_obs, reward, terminated, truncated, info = envs.step(env_action(action, envs.single_action_space))
         done = terminated | truncated
         final_obs = next_obs.copy()  # where an episode ended, next_obs is already the next episode's start
         for i in np.flatnonzero(done):

@@ -92,10 +92,11 @@ def train(config, callbacks=()):
     with ExitStack() as stack:
         envs = stack.enter_context(closing(make_vector_env(config.env_name, num_envs, config.vector_mode,
                                                            render_mode='human' if config.render else None)))
-        state_size, action_size = env_sizes(envs)
+        state_size, action_size, discrete = env_sizes(envs)
         console = stack.enter_context(closing(Console(config)))
-        console.print(f'state size: {state_size}\naction size: {action_size}')
-        actor, critic, critic_optimizer, run_dir = start_run(config, state_size, action_size, checkpoint, console)
+        console.print(f'state size: {state_size}\naction size: {action_size}' + (' (discrete)' if discrete else ''))
+        actor, critic, critic_optimizer, run_dir = start_run(config, state_size, action_size, discrete, checkpoint,
+                                                             console)
         paths['run_dir'] = run_dir
         progress = Progress()
         if checkpoint:
@@ -176,10 +177,10 @@ def new_run_dir(config):
     return path
 
 
-def start_run(config, state_size, action_size, checkpoint, console):
+def start_run(config, state_size, action_size, discrete, checkpoint, console):
     """Actor, critic, critic optimizer and TensorBoard folder: new (the actor from load_model's
-    model.pth if given), or to be filled from the checkpoint."""
-    actor = Actor(state_size, action_size, config.hidden_size, **actor_options(dataclasses.asdict(config)),
+    model.pth if given), or to be filled from the checkpoint. discrete: a categorical actor."""
+    actor = Actor(state_size, action_size, config.hidden_size, **actor_options(dataclasses.asdict(config), discrete),
                   ortho_init=config.ortho_init)
     critic = Critic(state_size, config.critic_hidden_size or config.hidden_size,
                     obs_norm=actor.obs_norm if config.normalize_obs else None,
@@ -245,10 +246,10 @@ def run_iteration(config, envs, actor, critic, critic_optimizer, progress, write
     progress.total_steps += len(rollout.batch.rewards)
     progress.iteration += 1
     avg100 = float(np.mean(progress.recent_rewards))
-    log_update(writer, info, progress.total_steps, {
-        'score/avg100': avg100, 'trpo/max_kl': max_kl,
-        'policy/std': actor.log_std.exp().mean().item(),  # mean over action dimensions, after the update
-        'time/steps_per_second': len(rollout.batch.rewards) / seconds})
+    scalars = {'score/avg100': avg100, 'trpo/max_kl': max_kl, 'time/steps_per_second': len(rollout.batch.rewards) / seconds}
+    if not actor.discrete:  # mean over action dimensions, after the update
+        scalars['policy/std'] = actor.log_std.exp().mean().item()
+    log_update(writer, info, progress.total_steps, scalars)
     if info.skipped:
         console.warn(f'iteration {progress.iteration - 1}: policy update skipped: {info.skipped}')
     record = IterationRecord(progress.iteration, progress.total_steps, avg100, seconds, info)
@@ -310,5 +311,5 @@ class Evaluator:
 def save_actor(path, actor, config):
     """model.pth (or best_model.pth): the actor, and what test.py needs to rebuild it."""
     save_policy(path, actor, config.env_name, actor.fc1.in_features, actor.fc3.out_features, config.hidden_size,
-                actor_options(dataclasses.asdict(config)))
+                actor_options(dataclasses.asdict(config), actor.discrete))
 

@@ -12,10 +12,10 @@ from trpo.utils import (backtracking_line_search, conjugate_gradient, discounted
 
 
 class Batch(NamedTuple):
-    """Whole episodes laid end to end: states (T, state_size), actions (T, action_size),
-    rewards (T,), masks (T,) with mask 0 at the last step of each episode (terminated
-    or truncated). For bootstrapping at truncation: terminals (T,) 1 where the episode
-    truly terminated, next_states (T, state_size) the state each step led to."""
+    """Whole episodes laid end to end: states (T, state_size), actions (T, action_size) (Discrete
+    actions: (T,) indices, as floats), rewards (T,), masks (T,) with mask 0 at the last step of each
+    episode (terminated or truncated). For bootstrapping at truncation: terminals (T,) 1 where the
+    episode truly terminated, next_states (T, state_size) the state each step led to."""
     states: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
@@ -99,9 +99,9 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
 
     # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
     with torch.no_grad():
-        mu, std = actor(states)  # pi_old: the sampling policy, with the statistics it sampled with
-        old_policy = get_log_prob(actions, mu, std)
-        diagnostics['entropy'] = get_entropy(std).mean().item()
+        policy = actor(states)  # pi_old: the sampling policy, with the statistics it sampled with
+        old_policy = get_log_prob(actions, policy)
+        diagnostics['entropy'] = get_entropy(policy).mean().item()
     actor_loss = surrogate_loss(actor, advantages, states, old_policy, actions)
     actor_loss_grad = flat_grad(torch.autograd.grad(actor_loss, actor.parameters()))
     if not torch.isfinite(actor_loss_grad).all():

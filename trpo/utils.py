@@ -4,35 +4,34 @@ Notation (Spinning Up / the slides): theta are the actor's parameters, g the
 gradient of the surrogate, H the Hessian of the mean KL (the Fisher matrix),
 s = H^-1 g the search direction, delta = max_kl the trust-region radius.
 """
-import math
 from typing import NamedTuple
 
 import torch
-from torch.distributions import Normal
 
 
 # learning process 1: select an action for the state
-def get_action(mu, std):
-    """Sample a ~ N(mu, std^2) as a = mu + std * eps, eps ~ N(0, I).
+def get_action(policy):
+    """Sample a ~ pi(.|s) for each state: numpy (T, action_size) or, for a Categorical, (T,) indices.
 
-    mu, std: (T, action_size) -> numpy (T, action_size). Same distribution as the
-    slides' Normal(mu, std).sample(), without building a distribution object per step.
+    Gaussian(mu, std): a = mu + std * eps, eps ~ N(0, I), the slides' Normal(mu, std).sample()
+    without a distribution object per step. Categorical(logits): a ~ softmax(logits).
     """
-    return (mu + std * torch.randn_like(mu)).numpy()
+    return policy.sample().numpy()
 
 
-def get_log_prob(actions, mu, std):
-    """log pi(a|s) = sum_j [ -log sqrt(2 pi) - log std_j - (a_j - mu_j)^2 / (2 std_j^2) ].
+def get_log_prob(actions, policy):
+    """log pi(a|s), (T,).
 
-    actions, mu, std: (T, action_size) -> (T,), summed over the action axis
-    (the probability of an action vector is the product over its dimensions).
+    Gaussian: sum_j [ -log sqrt(2 pi) - log std_j - (a_j - mu_j)^2 / (2 std_j^2) ], summed over the
+    action axis (the probability of an action vector is the product over its dimensions).
+    Categorical: logits_a - log sum_b exp(logits_b).
     """
-    return Normal(mu, std).log_prob(actions).sum(-1)
+    return policy.log_prob(actions)
 
 
-def get_entropy(std):
-    """H[pi(.|s)] = sum_j [ 1/2 + 1/2 log(2 pi) + log std_j ] for a Gaussian. std: (T, action_size) -> (T,)."""
-    return (0.5 + 0.5 * math.log(2 * math.pi) + torch.log(std)).sum(-1)
+def get_entropy(policy):
+    """H[pi(.|s)], (T,). Gaussian: sum_j [ 1/2 + 1/2 log(2 pi) + log std_j ]; Categorical: -sum_a p_a log p_a."""
+    return policy.entropy()
 
 
 # step 1: get returns
@@ -101,10 +100,9 @@ def surrogate_loss(actor, advantages, states, old_policy, actions):
     """L(theta) = mean_t [ pi_theta(a_t|s_t) / pi_old(a_t|s_t) * A_t ].
 
     advantages, old_policy (log pi_old(a|s), no grad): (T,); states: (T, state_size);
-    actions: (T, action_size). Maximized by TRPO.
+    actions: (T, action_size), or (T,) for Discrete. Maximized by TRPO.
     """
-    mu, std = actor(states)
-    new_policy = get_log_prob(actions, mu, std)
+    new_policy = get_log_prob(actions, actor(states))
     return (torch.exp(new_policy - old_policy) * advantages).mean()
 
 
@@ -129,18 +127,14 @@ def update_model(model, new_params):
 
 # step 4 (and 6): KL divergence between the old and the new policy
 def kl_divergence(new_actor, old_actor, states):
-    """KL(pi_old || pi_new) per state, summed over action dimensions.
+    """KL(pi_old || pi_new) per state. states: (T, state_size) -> (T,).
 
-    KL = sum_j [ log(std_j / std_old_j) + (std_old_j^2 + (mu_old_j - mu_j)^2) / (2 std_j^2) - 1/2 ]
+    Gaussian: sum_j [ log(std_j / std_old_j) + (std_old_j^2 + (mu_old_j - mu_j)^2) / (2 std_j^2) - 1/2 ]
+    Categorical: sum_a p_old_a (log p_old_a - log p_a)
     old_actor's outputs are detached, so the gradient flows only into new_actor;
     with old_actor = new_actor the KL is 0 but its Hessian is the Fisher matrix.
-    states: (T, state_size) -> (T,).
     """
-    mu, std = new_actor(states)
-    mu_old, std_old = old_actor(states)
-    mu_old, std_old = mu_old.detach(), std_old.detach()
-    kl = torch.log(std / std_old) + (std_old.pow(2) + (mu_old - mu).pow(2)) / (2.0 * std.pow(2)) - 0.5
-    return kl.sum(-1)
+    return old_actor(states).detach().kl(new_actor(states))
 
 
 def hessian_vector_product(actor, states, p, damping=0.1):
@@ -159,29 +153,28 @@ def hessian_vector_product(actor, states, p, damping=0.1):
 def make_fisher_vector_product(actor, states, damping=0.1):
     """The same p -> (H + damping * I) p as hessian_vector_product, fast, for many p at one theta_old.
 
-    At theta_old the Hessian of the mean KL is the Fisher matrix, which for a Gaussian is
+    At theta_old the Hessian of the mean KL is the Fisher matrix, H = mean_s J^T M J, with J the
+    Jacobian of the policy's outputs in theta and M the KL's Hessian in those outputs:
 
-        H = mean_s [ J_mu^T diag(1 / std^2) J_mu + J_std^T diag(2 / std^2) J_std ]
+        Gaussian:    H = mean_s [ J_mu^T diag(1 / std^2) J_mu + J_std^T diag(2 / std^2) J_std ]
+        Categorical: H = mean_s [ J_logits^T (diag(p) - p p^T) J_logits ]
 
-    (J_x = dx(s)/dtheta; the J_std term only when std depends on theta). The forward
-    pass is done once; each call computes J p by a double vjp on the kept graph and
-    J^T (w * J p) by one backward, skipping the terms the double backward multiplies
-    by (mu - mu_old) = 0. Use it while the actor's parameters stay at theta_old.
+    (the J_std term only when std depends on theta). The forward pass is done once; each
+    call computes J p by a double vjp on the kept graph and J^T (M J p) by one backward,
+    skipping the terms the double backward multiplies by pi - pi_old = 0. Use it while
+    the actor's parameters stay at theta_old.
     """
     params = list(actor.parameters())
-    mu, std = actor(states)
-    outputs, weights = [mu], [1.0 / (std.detach() ** 2 * len(states))]
-    if std.requires_grad:
-        outputs.append(std)
-        weights.append(2.0 / (std.detach() ** 2 * len(states)))
+    policy = actor(states)
+    outputs = policy.fisher_outputs()
     dummies = [torch.zeros_like(out, requires_grad=True) for out in outputs]
     Jt_u = flat_grad(torch.autograd.grad(outputs, params, grad_outputs=dummies, create_graph=True))
 
     def Fvp(p):
         p = p.detach()
         Jp = torch.autograd.grad(Jt_u @ p, dummies, retain_graph=True)
-        wJp = [w * jp for w, jp in zip(weights, Jp)]
-        return flat_grad(torch.autograd.grad(outputs, params, grad_outputs=wJp, retain_graph=True)) + damping * p
+        MJp = policy.fisher_metric(Jp, len(states))
+        return flat_grad(torch.autograd.grad(outputs, params, grad_outputs=MJp, retain_graph=True)) + damping * p
 
     return Fvp
 

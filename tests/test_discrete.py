@@ -1,0 +1,141 @@
+"""The categorical policy (Discrete actions): each distribution-dependent piece of the six steps
+against an independent reference, and the Discrete environments end to end."""
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical as TorchCategorical, kl_divergence as torch_kl
+
+from conftest import call_with_flat
+import trpo
+from trpo.distributions import Categorical
+from trpo.envs import env_action
+from trpo.model import Actor
+from trpo.utils import (flat_grad, flat_params, get_action, get_entropy, get_log_prob, hessian_vector_product,
+                        kl_divergence, make_fisher_vector_product, surrogate_loss)
+
+
+@pytest.fixture
+def discrete_actor():
+    """float64, 2 states, 3 actions, 3 hidden: small enough for an explicit Hessian."""
+    torch.manual_seed(0)
+    return Actor(2, 3, hidden_size=3, discrete=True).double()
+
+
+@pytest.fixture
+def states():
+    torch.manual_seed(1)
+    return torch.randn(16, 2, dtype=torch.float64)
+
+
+def test_discrete_actor_outputs_logits_and_has_no_std():
+    actor = Actor(4, 2, 64, learn_std=True, discrete=True)
+    logits, = actor(torch.zeros(5, 4))
+    assert logits.shape == (5, 2)
+    assert sum(p.numel() for p in actor.parameters()) == 4 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2
+    assert 'log_std' not in actor.state_dict()
+
+
+def test_log_prob_is_the_log_softmax_of_the_action_taken():
+    logits = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], dtype=torch.float64)
+    actions = torch.tensor([2.0, 0.0], dtype=torch.float64)  # batches hold actions as floats
+    x = logits.numpy()
+    by_hand = [x[0, 2] - np.log(np.exp(x[0]).sum()), x[1, 0] - np.log(np.exp(x[1]).sum())]
+    np.testing.assert_allclose(get_log_prob(actions, Categorical(logits)).numpy(), by_hand, rtol=1e-12)
+
+
+def test_entropy_matches_torch_distributions():
+    logits = torch.randn(10, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(get_entropy(Categorical(logits)), TorchCategorical(logits=logits).entropy())
+
+
+def test_kl_divergence_matches_torch_distributions(states):
+    torch.manual_seed(5)
+    new, old = Actor(2, 3, 3, discrete=True).double(), Actor(2, 3, 3, discrete=True).double()
+    ours = kl_divergence(new_actor=new, old_actor=old, states=states)
+    ref = torch_kl(TorchCategorical(logits=old(states).logits), TorchCategorical(logits=new(states).logits))
+    assert ours.shape == (16,) and (ours > 0).all()
+    torch.testing.assert_close(ours, ref)
+
+
+def test_samples_follow_the_softmax():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.2, 0.5, 0.3]])).expand(20_000, 3)
+    actions = get_action(Categorical(logits))
+    assert actions.dtype == np.int64 and actions.shape == (20_000,)
+    freq = np.bincount(actions, minlength=3) / 20_000
+    np.testing.assert_allclose(freq, [0.2, 0.5, 0.3], atol=0.01)  # 3 standard errors ~ 0.01
+
+
+def test_surrogate_is_the_mean_advantage_at_the_old_policy_with_the_policy_gradient(discrete_actor, states):
+    actions = torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(2)).double()
+    adv = torch.randn(16, dtype=torch.float64)
+    with torch.no_grad():
+        old = get_log_prob(actions, discrete_actor(states))
+    loss = surrogate_loss(discrete_actor, adv, states, old, actions)
+    torch.testing.assert_close(loss, adv.mean())
+    g = flat_grad(torch.autograd.grad(loss, discrete_actor.parameters()))
+    log_p = TorchCategorical(logits=discrete_actor(states).logits).log_prob(actions.long())
+    g_ref = flat_grad(torch.autograd.grad((log_p * adv).mean(), discrete_actor.parameters()))
+    torch.testing.assert_close(g, g_ref)
+
+
+def explicit_categorical_kl_hessian(actor, states):
+    """d^2/dtheta^2 mean_s KL(Cat(p_old) || Cat(p_theta)) at theta_old, by torch.autograd.functional."""
+    theta0 = flat_params(actor)
+    old = TorchCategorical(logits=actor(states).logits.detach())
+
+    def mean_kl(theta):
+        logits, = call_with_flat(actor, theta, states)
+        return torch_kl(old, TorchCategorical(logits=logits)).mean()
+
+    return torch.autograd.functional.hessian(mean_kl, theta0)
+
+
+def test_fast_fisher_vector_product_matches_the_explicit_hessian_and_the_double_backward(discrete_actor, states):
+    H = explicit_categorical_kl_hessian(discrete_actor, states)
+    fast = make_fisher_vector_product(discrete_actor, states, damping=0.1)
+    for seed in range(3):
+        p = torch.randn(H.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(fast(p), H @ p + 0.1 * p)
+        torch.testing.assert_close(hessian_vector_product(discrete_actor, states, p, damping=0.1), H @ p + 0.1 * p)
+
+
+def test_cartpole_actions_reach_the_environment_as_indices():
+    assert env_action(np.array([1, 0]), gym.spaces.Discrete(2)).tolist() == [1, 0]
+    assert env_action(np.array([0, 2]), gym.spaces.Discrete(3, start=-1)).tolist() == [-1, 1]
+
+
+def test_train_writes_a_categorical_model_that_test_loads_and_evaluates(tmp_path):
+    result = trpo.train(trpo.TrainConfig(env_name='CartPole-v1', max_iter_num=2, total_sample_size=256,
+                                         save_path=str(tmp_path / 'm'), logdir=str(tmp_path / 'l'), quiet=True))
+    actor, info = trpo.load_policy(result.paths['model'])
+    assert actor.discrete and info['action_size'] == 2
+    checkpoint_actor, _ = trpo.load_policy(result.paths['checkpoint'])
+    assert checkpoint_actor.discrete
+    scores = trpo.evaluate(actor, 'CartPole-v1', episodes=2)
+    assert len(scores) == 2 and all(s >= 8 for s in scores)  # CartPole pays 1 per step; no episode ends sooner
+    resumed = trpo.train(trpo.from_checkpoint(result.paths['checkpoint'], max_iter_num=3))
+    assert [r.iteration for r in resumed.history] == [3]
+
+
+@pytest.mark.parametrize('observation_space, action_space, words', [
+    (gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiDiscrete([2, 3]), 'MultiDiscrete action space'),
+    (gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiBinary(3), 'MultiBinary action space'),
+    (gym.spaces.Dict({'x': gym.spaces.Box(-1, 1, (2,))}), gym.spaces.Discrete(2), 'Dict observation space'),
+    (gym.spaces.Box(0, 255, (8, 8, 3), dtype=np.uint8), gym.spaces.Discrete(2),
+     'Box observation space Box(0, 255, (8, 8, 3)'),  # an image
+])
+def test_other_spaces_get_a_one_line_error_that_names_them(observation_space, action_space, words, tmp_path):
+    gym.register('WithSpaces-v0', entry_point=lambda render_mode=None: WithSpaces(observation_space, action_space))
+    try:
+        with pytest.raises(trpo.UserError) as error:
+            trpo.train(trpo.TrainConfig(env_name='WithSpaces-v0', save_path=str(tmp_path), logdir=str(tmp_path)))
+    finally:
+        del gym.registry['WithSpaces-v0']
+    assert words in str(error.value) and '\n' not in str(error.value)
+
+
+class WithSpaces(gym.Env):
+    def __init__(self, observation_space, action_space):
+        self.observation_space, self.action_space = observation_space, action_space
