@@ -139,3 +139,12 @@ def test_other_spaces_get_a_one_line_error_that_names_them(observation_space, ac
 class WithSpaces(gym.Env):
     def __init__(self, observation_space, action_space):
         self.observation_space, self.action_space = observation_space, action_space
+
+
+def test_smoke_lunarlander_trains_an_iteration(tmp_path):
+    """Smoke test: the Box2D environment of the tuned discrete presets installs and trains (gymnasium[box2d])."""
+    pytest.importorskip('Box2D', reason='LunarLander-v3 needs the box2d extra: pip install "gymnasium[box2d]"')
+    result = trpo.train(trpo.TrainConfig(env_name='LunarLander-v3', preset='tuned', max_iter_num=1,
+                                         max_env_steps=None, total_sample_size=200, save_path=str(tmp_path / 'm'),
+                                         logdir=str(tmp_path / 'l'), quiet=True))
+    assert result.history[0].total_steps >= 200 and result.history[0].update.usable
