@@ -38,10 +38,13 @@ ENV_DEFAULTS = {
     ('tuned', 'HalfCheetah-v5'): dict(total_sample_size=1000, ortho_init=True, **MUJOCO_BUDGET),
     # Discrete actions (categorical policy), with the budgets of the RL Zoo's TRPO results. CartPole: the tuned
     # defaults. Acrobot: twice the updates (batch 1024) in a trust region that starts 4x larger and shrinks to
-    # 0 at the budget, as on Hopper. Chosen on seeds 100-102, measured on seeds 1-10 (docs/presets.md)
+    # 0 at the budget, as on Hopper. LunarLander: Hopper's wider critic. Chosen on seeds 100-102, measured on
+    # seeds 1-10 (1-5 for LunarLander; docs/presets.md)
     ('tuned', 'CartPole-v1'): dict(max_env_steps=100_000, goal_score=math.inf),
     ('tuned', 'Acrobot-v1'): dict(total_sample_size=1024, max_kl=0.04, max_kl_schedule='linear',
                                   max_env_steps=100_000, goal_score=math.inf),
+    ('tuned', 'LunarLander-v3'): dict(critic_hidden_size=256, critic_lr=3e-4, max_env_steps=200_000,
+                                      goal_score=math.inf),
 }
 
 
