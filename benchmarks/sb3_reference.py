@@ -17,7 +17,6 @@ results/<env_name>/sb3-contrib, where benchmarks/presets.py finds the runs and p
 own). A seed whose json holds the same settings is not trained again.
 """
 import argparse
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -112,10 +111,8 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
     env = make_env(env_name)
     scores = run_episodes(env, policy, eval_episodes, seed=10_000)
     env.close()
-    measured_with = provenance()
-    measured_with['versions'].update({k: importlib.metadata.version(k) for k in ('sb3-contrib', 'stable-baselines3')})
     run = {'preset': PRESET, 'seed': seed, 'settings': settings, 'curve': curve.points, 'eval': scores,
-           'seconds': seconds, 'measured_with': measured_with}
+           'seconds': seconds, 'measured_with': provenance()}
     with open(path, 'w') as f:
         json.dump(run, f)
     return run

@@ -37,9 +37,9 @@ ENV_DEFAULTS = {
     # Orthogonal init lifted 4 of 5 seeds with version 0.1; max_kl 0.02 was tried and was worse (docs/presets.md)
     ('tuned', 'HalfCheetah-v5'): dict(total_sample_size=1000, ortho_init=True, **MUJOCO_BUDGET),
     # Discrete actions (categorical policy), with the budgets of the RL Zoo's TRPO results. CartPole: the tuned
-    # defaults. Acrobot: twice the updates (batch 1024) in a trust region that starts 4x larger and shrinks to
-    # 0 at the budget, as on Hopper. LunarLander: Hopper's wider critic. Chosen on seeds 100-102, measured on
-    # seeds 1-10 (1-5 for LunarLander; docs/presets.md)
+    # defaults (nothing else tried). Acrobot: twice the updates (batch 1024) in a trust region that starts 4x
+    # larger and shrinks to 0 at the budget, as on Hopper. LunarLander: Hopper's wider critic. Both chosen on
+    # seeds 100-102, measured on seeds 1-10 (1-5 for LunarLander; docs/presets.md)
     ('tuned', 'CartPole-v1'): dict(max_env_steps=100_000, goal_score=math.inf),
     ('tuned', 'Acrobot-v1'): dict(total_sample_size=1024, max_kl=0.04, max_kl_schedule='linear',
                                   max_env_steps=100_000, goal_score=math.inf),
