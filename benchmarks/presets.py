@@ -61,6 +61,7 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
             run = json.load(f)
         if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes and 'measured_with' in run:
             return run  # runs of versions before 0.2 (no 'measured_with') are trained again
+    measured_with = provenance()  # the code the run starts with, whatever changes while it trains
     with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
         result = trpo.train(parse_train_args(argv))
     if result.stop_reason == 'interrupted':  # a stopped run is never taken for a result
@@ -68,7 +69,7 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_e
     history = result.history
     actor, _ = load_policy(os.path.join(folder, 'model.pth'))
     scores = evaluate(actor, env_name, eval_episodes, seed=EVAL_SEED)  # episodes training never saw
-    run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'measured_with': provenance(),
+    run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'measured_with': measured_with,
            'curve': [(r.total_steps, r.avg100) for r in history], 'seconds': sum(r.seconds for r in history),
            'eval': scores}
     with open(record, 'w') as f:

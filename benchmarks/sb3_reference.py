@@ -92,6 +92,7 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
             run = json.load(f)
         if run['settings'] == settings:
             return {'preset': PRESET, **run}
+    measured_with = provenance()  # the code the run starts with
     torch.set_num_threads(1)
     envs = make_vec_env(env_name, n_envs=N_ENVS, seed=seed)
     if env_name in NORMALIZE:
@@ -112,7 +113,7 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
     scores = run_episodes(env, policy, eval_episodes, seed=10_000)
     env.close()
     run = {'preset': PRESET, 'seed': seed, 'settings': settings, 'curve': curve.points, 'eval': scores,
-           'seconds': seconds, 'measured_with': provenance()}
+           'seconds': seconds, 'measured_with': measured_with}
     with open(path, 'w') as f:
         json.dump(run, f)
     return run
