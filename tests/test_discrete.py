@@ -108,7 +108,10 @@ def test_cartpole_actions_reach_the_environment_as_indices():
 
 def test_train_writes_a_categorical_model_that_test_loads_and_evaluates(tmp_path):
     result = trpo.train(trpo.TrainConfig(env_name='CartPole-v1', max_iter_num=2, total_sample_size=256,
-                                         save_path=str(tmp_path / 'm'), logdir=str(tmp_path / 'l'), quiet=True))
+                                         eval_interval=1, eval_episodes=2, save_path=str(tmp_path / 'm'),
+                                         logdir=str(tmp_path / 'l'), quiet=True))
+    assert all(r.eval_return >= 8 for r in result.history)  # evaluated with the most probable action
+    assert trpo.load_policy(result.paths['best_model'])[0].discrete
     actor, info = trpo.load_policy(result.paths['model'])
     assert actor.discrete and info['action_size'] == 2
     checkpoint_actor, _ = trpo.load_policy(result.paths['checkpoint'])
