@@ -29,15 +29,19 @@ def call_with_flat(model, theta, x):
     return functional_call(model, params, (x,))
 
 
-def explicit_kl_hessian(actor, states):
-    """d^2/dtheta^2 of mean_s KL(N(mu_old, std_old) || N(mu_theta, std_theta)) at theta_old,
-    by torch.autograd.functional."""
+def gaussian(policy):
+    """The torch distribution of a Gaussian(mu, std) policy tuple, one event per state."""
+    return torch.distributions.Independent(torch.distributions.Normal(*policy), 1)
+
+
+def explicit_kl_hessian(actor, states, to_distribution=gaussian):
+    """d^2/dtheta^2 of mean_s KL(pi_old(.|s) || pi_theta(.|s)) at theta_old, by torch.autograd.functional,
+    with the KL of torch.distributions (to_distribution: the actor's output -> a torch distribution)."""
     theta0 = flat_params(actor)
-    mu0, std0 = (t.detach() for t in actor(states))
-    old = torch.distributions.Normal(mu0, std0)
+    old = to_distribution(tuple(t.detach() for t in actor(states)))
 
     def mean_kl(theta):
-        mu, std = call_with_flat(actor, theta, states)
-        return torch.distributions.kl_divergence(old, torch.distributions.Normal(mu, std)).sum(-1).mean()
+        new = to_distribution(call_with_flat(actor, theta, states))
+        return torch.distributions.kl_divergence(old, new).mean()
 
     return torch.autograd.functional.hessian(mean_kl, theta0)

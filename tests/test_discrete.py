@@ -6,13 +6,15 @@ import pytest
 import torch
 from torch.distributions import Categorical as TorchCategorical, kl_divergence as torch_kl
 
-from conftest import call_with_flat
+from conftest import explicit_kl_hessian
 import trpo
+from trpo import cli
 from trpo.distributions import Categorical
 from trpo.envs import env_action
 from trpo.model import Actor
+from trpo.evaluate import run_episodes
 from trpo.utils import (flat_grad, flat_params, get_action, get_entropy, get_log_prob, hessian_vector_product,
-                        kl_divergence, make_fisher_vector_product, surrogate_loss)
+                        kl_divergence, make_fisher_vector_product, surrogate_loss, update_model)
 
 
 @pytest.fixture
@@ -80,20 +82,26 @@ def test_surrogate_is_the_mean_advantage_at_the_old_policy_with_the_policy_gradi
     torch.testing.assert_close(g, g_ref)
 
 
-def explicit_categorical_kl_hessian(actor, states):
-    """d^2/dtheta^2 mean_s KL(Cat(p_old) || Cat(p_theta)) at theta_old, by torch.autograd.functional."""
-    theta0 = flat_params(actor)
-    old = TorchCategorical(logits=actor(states).logits.detach())
+def test_surrogate_away_from_the_old_policy_is_the_mean_probability_ratio_times_advantage(discrete_actor, states):
+    actions = torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(2)).double()
+    adv = torch.randn(16, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        old_logits = discrete_actor(states).logits.numpy()
+        old = get_log_prob(actions, discrete_actor(states))
+        update_model(discrete_actor, flat_params(discrete_actor) + 0.3)
+        new_logits = discrete_actor(states).logits.numpy()
+    a = actions.long().numpy()
 
-    def mean_kl(theta):
-        logits, = call_with_flat(actor, theta, states)
-        return torch_kl(old, TorchCategorical(logits=logits)).mean()
+    def p(logits):  # softmax probability of the action taken, by hand
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return (e / e.sum(1, keepdims=True))[np.arange(16), a]
 
-    return torch.autograd.functional.hessian(mean_kl, theta0)
+    by_hand = np.mean(p(new_logits) / p(old_logits) * adv.numpy())
+    np.testing.assert_allclose(surrogate_loss(discrete_actor, adv, states, old, actions).item(), by_hand, rtol=1e-10)
 
 
 def test_fast_fisher_vector_product_matches_the_explicit_hessian_and_the_double_backward(discrete_actor, states):
-    H = explicit_categorical_kl_hessian(discrete_actor, states)
+    H = explicit_kl_hessian(discrete_actor, states, lambda policy: TorchCategorical(logits=policy[0]))
     fast = make_fisher_vector_product(discrete_actor, states, damping=0.1)
     for seed in range(3):
         p = torch.randn(H.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
@@ -104,6 +112,33 @@ def test_fast_fisher_vector_product_matches_the_explicit_hessian_and_the_double_
 def test_cartpole_actions_reach_the_environment_as_indices():
     assert env_action(np.array([1, 0]), gym.spaces.Discrete(2)).tolist() == [1, 0]
     assert env_action(np.array([0, 2]), gym.spaces.Discrete(3, start=-1)).tolist() == [-1, 1]
+
+
+class Recorder(gym.Env):
+    """Three steps per episode with actions in Discrete(3, start=5); remembers what it was given."""
+    observation_space, action_space = gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(3, start=5)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.actions = 0, getattr(self, 'actions', [])
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        self.actions.append(int(action))
+        return np.zeros(2, dtype=np.float32), 1.0, self.t == 3, False, {}
+
+
+def test_evaluation_plays_the_most_probable_action_or_samples_the_softmax():
+    logits = torch.tensor([[0.0, 2.0, 1.0]])  # p = 0.09, 0.67, 0.24
+    env = Recorder()
+    assert run_episodes(env, lambda s: Categorical(logits), episodes=2) == [3.0, 3.0]
+    assert env.actions == [6] * 6  # argmax 1, shifted by the space's start 5
+    env.actions = []
+    torch.manual_seed(0)
+    run_episodes(env, lambda s: Categorical(logits), episodes=300, stochastic=True)
+    freq = np.bincount(np.array(env.actions) - 5, minlength=3) / 900
+    np.testing.assert_allclose(freq, logits.softmax(-1)[0].numpy(), atol=0.05)  # 900 draws: 3 standard errors
 
 
 def test_train_writes_a_categorical_model_that_test_loads_and_evaluates(tmp_path):
@@ -118,12 +153,28 @@ def test_train_writes_a_categorical_model_that_test_loads_and_evaluates(tmp_path
     assert checkpoint_actor.discrete
     scores = trpo.evaluate(actor, 'CartPole-v1', episodes=2)
     assert len(scores) == 2 and all(s >= 8 for s in scores)  # CartPole pays 1 per step; no episode ends sooner
+
+    straight = trpo.train(trpo.TrainConfig(env_name='CartPole-v1', max_iter_num=3, total_sample_size=256,
+                                           eval_interval=1, eval_episodes=2, save_path=str(tmp_path / 's'),
+                                           logdir=str(tmp_path / 'l'), quiet=True))
     resumed = trpo.train(trpo.from_checkpoint(result.paths['checkpoint'], max_iter_num=3))
     assert [r.iteration for r in resumed.history] == [3]
+    assert [r[:3] for r in result.history + resumed.history] == [r[:3] for r in straight.history]
+    a, b = (trpo.load_policy(r.paths['model'])[0].state_dict() for r in (resumed, straight))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
+
+
+def test_test_py_runs_a_categorical_model(tmp_path, capsys):
+    trpo.train(trpo.TrainConfig(env_name='CartPole-v1', max_iter_num=1, total_sample_size=256,
+                                save_path=str(tmp_path), logdir=str(tmp_path / 'l'), quiet=True))
+    cli.test_main(['--load_model', str(tmp_path / 'model.pth'), '--episodes', '2', '--stochastic', '--no-render'])
+    out = capsys.readouterr().out
+    assert 'CartPole-v1' in out and 'over 2 stochastic episodes' in out
 
 
 @pytest.mark.parametrize('observation_space, action_space, words', [
     (gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiDiscrete([2, 3]), 'MultiDiscrete action space'),
+    (gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiDiscrete([3] * 40), 'MultiDiscrete action space'),  # NumPy wraps it
     (gym.spaces.Box(-1, 1, (2,)), gym.spaces.MultiBinary(3), 'MultiBinary action space'),
     (gym.spaces.Dict({'x': gym.spaces.Box(-1, 1, (2,))}), gym.spaces.Discrete(2), 'Dict observation space'),
     (gym.spaces.Box(0, 255, (8, 8, 3), dtype=np.uint8), gym.spaces.Discrete(2),
@@ -136,7 +187,7 @@ def test_other_spaces_get_a_one_line_error_that_names_them(observation_space, ac
             trpo.train(trpo.TrainConfig(env_name='WithSpaces-v0', save_path=str(tmp_path), logdir=str(tmp_path)))
     finally:
         del gym.registry['WithSpaces-v0']
-    assert words in str(error.value) and '\n' not in str(error.value)
+    assert words in str(error.value) and '\n' not in str(error.value) and len(str(error.value)) < 250
 
 
 class WithSpaces(gym.Env):

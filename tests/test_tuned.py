@@ -138,6 +138,14 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
     assert (tuned.critic_hidden_size, cheetah.critic_hidden_size) == (0, 0)
     assert (tuned.critic_lr, cheetah.critic_lr) == (1e-3, 1e-3)
     assert (tuned.max_kl_final, cheetah.max_kl_final) == (0.0, 0.0)
+    cartpole, acrobot, lunar = (resolved("--preset", "tuned", "--env_name", e)
+                                for e in ("CartPole-v1", "Acrobot-v1", "LunarLander-v3"))
+    assert (cartpole.total_sample_size, cartpole.max_kl, cartpole.max_env_steps, cartpole.goal_score) == \
+        (2048, 0.01, 100_000, float("inf"))
+    assert (acrobot.total_sample_size, acrobot.max_kl, acrobot.max_kl_schedule, acrobot.max_env_steps,
+            acrobot.goal_score) == (1024, 0.04, 'linear', 100_000, float("inf"))
+    assert (lunar.critic_hidden_size, lunar.critic_lr, lunar.max_kl, lunar.max_env_steps, lunar.goal_score) == \
+        (256, 3e-4, 0.01, 200_000, float("inf"))
     walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # no per-env values, no reward_threshold
     assert (walker.gamma, walker.total_sample_size, walker.max_kl, walker.log_std_init, walker.goal_score) == \
         (0.99, 2048, 0.01, -0.5, float("inf"))

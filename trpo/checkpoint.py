@@ -70,8 +70,11 @@ def find_model(load_model, save_path):
 
 def actor_options(flags, discrete=False):
     """The Actor keyword arguments beyond the sizes that the flags (a dict) and the action space
-    (discrete: a categorical actor) choose; model.pth keeps them, so test.py rebuilds the same actor."""
-    return {**{k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")}, "discrete": discrete}
+    (discrete: a categorical actor, which has no std) choose; model.pth keeps them, so test.py
+    rebuilds the same actor."""
+    if discrete:
+        return {"normalize_obs": flags["normalize_obs"], "discrete": True}
+    return {**{k: flags[k] for k in ("learn_std", "log_std_init", "normalize_obs")}, "discrete": False}
 
 
 def save_policy(path, actor, env_name, state_size, action_size, hidden_size, options=None):

@@ -119,9 +119,9 @@ class TrainConfig:
     bootstrap_truncation: Optional[bool] = option(None, 'with GAE, continue an episode cut by the time limit with '
                                                   'V(s_next), since a truncation is not a terminal state',
                                                   cli='switch', python=BOOL)
-    learn_std: Optional[bool] = option(None, 'learn a state-independent log std (else std is fixed)', cli='switch',
+    learn_std: Optional[bool] = option(None, 'learn a state-independent log std (else std is fixed; Box actions)', cli='switch',
                                        python=BOOL)
-    log_std_init: Optional[float] = option(None, 'initial log std (the fixed one without learn_std)', python=NUMBER,
+    log_std_init: Optional[float] = option(None, 'initial log std (the fixed one without learn_std; Box actions)', python=NUMBER,
                                            valid=FINITE)
     normalize_obs: Optional[bool] = option(None, 'running mean/std observation normalization, saved in model.pth',
                                            cli='switch', python=BOOL)

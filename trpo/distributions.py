@@ -47,6 +47,7 @@ class Gaussian(NamedTuple):
         return [scale / (std2 * n) * jp for scale, jp in zip((1.0, 2.0), jps)]
 
     def detach(self):
+        """The same policy cut from the graph: pi_old in the KL."""
         return Gaussian(self.mu.detach(), self.std.detach())
 
 
@@ -77,6 +78,7 @@ class Categorical(NamedTuple):
         return (log_p.exp() * (log_p - other.logits.log_softmax(-1))).sum(-1)
 
     def fisher_outputs(self):
+        """The outputs the Fisher matrix is a metric on: the logits."""
         return [self.logits]
 
     def fisher_metric(self, jps, n):
@@ -86,4 +88,5 @@ class Categorical(NamedTuple):
         return [(p * v - p * (p * v).sum(-1, keepdim=True)) / n]
 
     def detach(self):
+        """The same policy cut from the graph: pi_old in the KL."""
         return Categorical(self.logits.detach())

@@ -60,10 +60,9 @@ def make_env(env_name, render_mode=None):
     obs, act = env.observation_space, env.action_space
     problem = None
     if not is_flat_box(obs):
-        problem = f"a {type(obs).__name__} observation space {obs}; this TRPO needs a 1-D Box observation space"
+        problem = f"{describe(obs, 'observation')}; this TRPO needs a 1-D Box observation space"
     elif not (is_flat_box(act) or isinstance(act, gym.spaces.Discrete)):
-        problem = (f"a {type(act).__name__} action space {act}; this TRPO needs a 1-D Box (continuous) "
-                   "or a Discrete action space")
+        problem = f"{describe(act, 'action')}; this TRPO needs a 1-D Box (continuous) or a Discrete action space"
     if problem:
         env.close()
         raise UserError(f"environment '{env_name}' has {problem}")
@@ -71,7 +70,14 @@ def make_env(env_name, render_mode=None):
 
 
 def is_flat_box(space):
+    """A Box of shape (n,): a vector of n floats, what the actor's first layer takes."""
     return isinstance(space, gym.spaces.Box) and len(space.shape) == 1
+
+
+def describe(space, name):
+    """'a Dict observation space Dict(...)', on one line and at most ~150 characters (NumPy wraps long bounds)."""
+    text = ' '.join(str(space).split())
+    return f"a {type(space).__name__} {name} space {text if len(text) <= 100 else text[:97] + '...'}"
 
 
 def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):

@@ -278,7 +278,7 @@ def log_update(writer, info, total_steps, scalars):
 
 
 class Evaluator:
-    """Every eval_interval iterations: eval_episodes deterministic episodes (the mean action) on an
+    """Every eval_interval iterations: eval_episodes deterministic episodes (the mean or most probable action) on an
     environment of its own, from reset seeds 10000, 10001, ... (training seeds only its first reset, with
     --seed), with the observation statistics as they are (evaluation never updates them). The best policy
     so far is written to best_model.pth; its score travels in checkpoint.pth, so a resumed run keeps it."""
