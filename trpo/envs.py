@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 
 from trpo.errors import UserError
+from trpo.pendulum import PendulumVectorEnv, is_gymnasium_pendulum
 
 RENAMED = {"Pendulum-v0": "Pendulum-v1"}  # gym ids of the slides -> Gymnasium ids
 
@@ -81,8 +82,11 @@ def describe(space, name):
 
 
 def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):
-    """num_envs copies of env_name, reset in the same step their episode ends (SAME_STEP)."""
+    """num_envs copies of env_name, reset in the same step their episode ends (SAME_STEP).
+    Pendulum-v1 in sync mode without rendering steps all copies at once (trpo.pendulum, the same numbers)."""
     make_env(env_name).close()  # fail here, in this process, with a clear message
+    if vector_mode == "sync" and render_mode is None and is_gymnasium_pendulum(env_name):
+        return PendulumVectorEnv(num_envs)
     env_fns = [lambda: make_env(env_name, render_mode)] * num_envs
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vector_mode == "async":
