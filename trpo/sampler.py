@@ -5,8 +5,8 @@ import numpy as np
 import torch
 
 from trpo.envs import env_action
+from trpo.model import NumpyActor
 from trpo.update import Batch
-from trpo.utils import get_action
 
 
 class Rollout(NamedTuple):
@@ -36,7 +36,9 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     still needs steps; otherwise it goes idle and what it does is discarded. So env
     i's used steps are its first rows 0..used[i]-1, and the batch is exactly whole
     episodes from the current policy, as in the slides' single-environment loop.
+    Actions come from a NumpyActor of actor (the same policy, sampled in NumPy).
     """
+    policy = NumpyActor(actor)
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
     running = np.ones(n, dtype=bool)  # in an episode that belongs to the batch
@@ -45,7 +47,7 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     returns, lengths, end_steps = [], [], []
     rows, steps_done = [], 0
     while running.any():
-        action = get_action(actor(torch.as_tensor(obs, dtype=torch.float32)))
+        action = policy.sample(obs)  # learning process 1: get_action
         next_obs, reward, terminated, truncated, info = envs.step(env_action(action, envs.single_action_space))
         done = terminated | truncated
         final_obs = next_obs.copy()  # where an episode ended, next_obs is already the next episode's start
