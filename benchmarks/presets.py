@@ -36,7 +36,8 @@ from trpo.errors import Interrupted  # noqa: E402
 from trpo.presets import preset_values  # noqa: E402
 
 # options that cannot change what a run learns
-NOT_SETTINGS = ('save_path', 'logdir', 'log_interval', 'threads', 'run_name', 'quiet', 'eval_interval', 'eval_episodes')
+NOT_SETTINGS = ('save_path', 'logdir', 'log_interval', 'threads', 'critic_process', 'run_name', 'quiet', 'eval_interval',
+                'eval_episodes')
 
 
 def settings(argv):

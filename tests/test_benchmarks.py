@@ -98,7 +98,8 @@ def test_a_killed_benchmark_takes_its_workers_with_it(tmp_path):
             if all(map(os.path.exists, seeds)) or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert len(processes_mentioning(str(tmp_path))) == 3  # the benchmark and its two workers
+        # the benchmark, its two workers, and each worker's critic process (--critic_process auto, tuned preset)
+        assert len(processes_mentioning(str(tmp_path))) == 5
         proc.kill()  # SIGKILL: no handler runs in the benchmark
         proc.wait()
         for _ in range(100):

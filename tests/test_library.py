@@ -177,9 +177,9 @@ def test_the_trainer_merges_a_batch_into_the_statistics_only_after_its_update_an
     (non-finite data or critic loss) never joins them."""
     real, seen = trpo.trainer.train_model, []
 
-    def spy(actor, critic, opt, batch, *args):
+    def spy(actor, critic, opt, batch, *args, **kwargs):
         seen.append((int(actor.obs_norm.count), int(critic.return_norm.count), len(batch.states)))
-        info = real(actor, critic, opt, batch, *args)
+        info = real(actor, critic, opt, batch, *args, **kwargs)
         return info._replace(usable=False) if len(seen) == 2 else info
 
     monkeypatch.setattr(trpo.trainer, "train_model", spy)

@@ -226,9 +226,9 @@ def test_orthogonal_init_gives_orthogonal_layers_and_a_near_zero_first_policy_me
 def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget(tmp_path, monkeypatch):
     real, deltas = trpo.trainer.train_model, []
 
-    def record(actor, critic, opt, batch, gamma, max_kl, options):
+    def record(actor, critic, opt, batch, gamma, max_kl, options, **kwargs):
         deltas.append(max_kl)
-        return real(actor, critic, opt, batch, gamma, max_kl, options)
+        return real(actor, critic, opt, batch, gamma, max_kl, options, **kwargs)
 
     monkeypatch.setattr(trpo.trainer, "train_model", record)
     train_main(["--max_kl_schedule", "linear", "--max_kl", "0.03", "--max_env_steps", "6600",

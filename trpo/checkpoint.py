@@ -12,7 +12,8 @@ from trpo.model import Actor
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # shipped, never written
 POLICY_FORMAT = "trpo-policy/1"
-CHECKPOINT_FORMAT = "trpo-checkpoint/2"  # /2: with the best evaluation (version 0.2)
+CHECKPOINT_FORMAT = "trpo-checkpoint/3"  # /2: with the best evaluation; /3: with the critic's fit (version 0.3)
+READABLE_CHECKPOINTS = ("trpo-checkpoint/2", CHECKPOINT_FORMAT)  # a /2 checkpoint has no fit under way
 
 
 def atomic_save(obj, path):
@@ -128,15 +129,17 @@ class Progress:
     best_eval: float = float("-inf")  # best mean deterministic return evaluated so far (eval_interval)
 
 
-def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, envs):
+def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, envs, critic_fit):
     """Everything a run needs to continue bit for bit, as tensors and plain types
-    (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, RNG states."""
+    (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, RNG states,
+    and critic_fit (CriticFitter.state(): its generator and the fit under way)."""
     atomic_save({"format": CHECKPOINT_FORMAT, "flags": flags, "run_dir": run_dir, "discrete": actor.discrete,
                  "iteration": progress.iteration, "total_steps": progress.total_steps,
                  "episodes": progress.episodes, "recent_rewards": list(progress.recent_rewards),
                  "best_eval": progress.best_eval,
                  "actor": actor.state_dict(), "critic": critic.state_dict(),
-                 "critic_optimizer": critic_optimizer.state_dict(), "rng": rng_state(envs)}, path)
+                 "critic_optimizer": critic_optimizer.state_dict(), "rng": rng_state(envs), "critic_fit": critic_fit},
+                path)
 
 
 def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
@@ -160,7 +163,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
 def load_checkpoint(path):
     """The checkpoint dict if path is a checkpoint.pth, None if it is a model.pth (raises UserError otherwise)."""
     data = safe_load(path, "model or checkpoint")
-    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
+    if isinstance(data, dict) and data.get("format") in READABLE_CHECKPOINTS:
         return data
     if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
         return None

@@ -99,6 +99,10 @@ class TrainConfig:
                                        python=(str, int), valid=NUM_ENVS)
     vector_mode: str = option('sync', 'sync: all environments in this process; async: one process each',
                               choices=('sync', 'async'), python=TEXT)
+    critic_process: str = option('auto', "fit the critic (step 2) in a second process while the next batch is "
+                                 "sampled, with the same result; auto: when it fits in minibatches "
+                                 "(critic_batch_size > 0) and there are 2 or more CPUs", choices=('auto', 'on', 'off'),
+                                 python=TEXT)
     threads: int = option(1, 'torch intra-op threads; 1 is fastest for networks this small', python=INT, valid=POSITIVE)
     max_env_steps: Optional[int] = option(None, 'also stop once this many environment steps are done', python=INT,
                                           valid=POSITIVE)

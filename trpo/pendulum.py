@@ -76,7 +76,8 @@ class PendulumVectorEnv(gym.vector.VectorEnv):
         # pow (powf for u), which is not always the rounded x * x that an array's x ** 2 gives
         costs = np.array([angle_normalize(th) ** 2 + 0.1 * th_dot ** 2 + 0.001 * (ui ** 2)
                           for th, th_dot, ui in zip(theta, theta_dot, u)])
-        new_theta_dot = theta_dot + (3 * self.g / (2 * self.l) * np.sin(theta) + 3.0 / (self.m * self.l ** 2) * u) * self.dt
+        theta_acc = 3 * self.g / (2 * self.l) * np.sin(theta) + 3.0 / (self.m * self.l ** 2) * u
+        new_theta_dot = theta_dot + theta_acc * self.dt
         new_theta_dot = np.clip(new_theta_dot, -self.max_speed, self.max_speed)
         self.state = np.stack([theta + new_theta_dot * self.dt, new_theta_dot], axis=1)
         self.elapsed += 1

@@ -11,13 +11,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
-import torch.optim as optim
 from tensorboardX import SummaryWriter
 
 from trpo.checkpoint import (Progress, actor_options, find_model, load_checkpoint, load_policy, restore_checkpoint,
                              save_checkpoint, save_policy)
 from trpo.stop import StopRequest
 from trpo.config import TrainConfig
+from trpo.critic_fit import CriticFitter, make_critic_optimizer
 from trpo.envs import auto_num_envs, check_display, env_sizes, make_env, make_vector_env
 from trpo.errors import UserError
 from trpo.evaluate import EVAL_SEED, run_episodes
@@ -97,10 +97,14 @@ def train(config, callbacks=()):
         console.print(f'state size: {state_size}\naction size: {action_size}' + (' (discrete)' if discrete else ''))
         actor, critic, critic_optimizer, run_dir = start_run(config, state_size, action_size, discrete, checkpoint,
                                                              console)
+        fitter = stack.enter_context(closing(CriticFitter(critic, critic_optimizer, config.seed,
+                                                          use_critic_process(config), config.threads, console.warn)))
         paths['run_dir'] = run_dir
         progress = Progress()
         if checkpoint:
             progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, envs)
+            if checkpoint.get('critic_fit'):  # a /2 checkpoint has none: its fits were done
+                fitter.restore(checkpoint['critic_fit'])
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
         console.start(progress)
         evaluator = stack.enter_context(closing(Evaluator(config, actor)))
@@ -108,11 +112,11 @@ def train(config, callbacks=()):
         stop = stack.enter_context(StopRequest()) if threading.current_thread() is threading.main_thread() else None
         history, reason = [], None
         while reason is None:
-            record = run_iteration(config, envs, actor, critic, critic_optimizer, progress, writer, console)
+            record = run_iteration(config, envs, actor, critic, fitter, progress, writer, console)
             record = evaluator.maybe_evaluate(record, progress, writer, console)
             history.append(record)
             save_checkpoint(paths['checkpoint'], dataclasses.asdict(config), run_dir, progress, actor, critic,
-                            critic_optimizer, envs)
+                            critic_optimizer, envs, fitter.state())
             reason = stop_reason(config, progress, record, stop)
             if any([bool(callback(record)) for callback in callbacks]) and reason is None:
                 reason = 'callback'
@@ -134,6 +138,13 @@ def stop_reason(config, progress, record, stop):
     if config.max_iter_num is not None and progress.iteration >= config.max_iter_num:
         return 'max_iter_num'
     return None
+
+
+def use_critic_process(config):
+    """--critic_process: on, off, or auto: on when the critic fits in minibatches and a second CPU is there."""
+    if config.critic_process == 'auto':
+        return config.critic_batch_size > 0 and (os.cpu_count() or 1) >= 2
+    return config.critic_process == 'on'
 
 
 def check_writable(name, folder):
@@ -185,7 +196,7 @@ def start_run(config, state_size, action_size, discrete, checkpoint, console):
     critic = Critic(state_size, config.critic_hidden_size or config.hidden_size,
                     obs_norm=actor.obs_norm if config.normalize_obs else None,
                     scale_rewards=config.scale_rewards, ortho_init=config.ortho_init)
-    critic_optimizer = optim.Adam(critic.parameters(), lr=config.critic_lr)
+    critic_optimizer = make_critic_optimizer(critic, config.critic_lr)
     if checkpoint:
         return actor, critic, critic_optimizer, checkpoint['run_dir']
     if config.load_model:
@@ -231,13 +242,16 @@ def update_options(config):
                          cg_iters=config.cg_iters, cg_damping=config.cg_damping)
 
 
-def run_iteration(config, envs, actor, critic, critic_optimizer, progress, writer, console):
-    """The slides' loop body: one batch, one update (steps 1-6), the logs."""
+def run_iteration(config, envs, actor, critic, fitter, progress, writer, console):
+    """The slides' loop body: one batch, one update (steps 1-6), the logs. The critic's fit of the
+    last batch may still run in fitter's worker while this batch is sampled."""
     start = time.perf_counter()
     rollout = collect_trajectories(envs, actor, config.total_sample_size,
                                    seed=config.seed if progress.iteration == 0 else None)
+    fitter.wait()  # the critic that computes this batch's values has fitted the last batch
     max_kl = trust_region(config, progress.total_steps)
-    info = train_model(actor, critic, critic_optimizer, rollout.batch, config.gamma, max_kl, update_options(config))
+    info = train_model(actor, critic, fitter.optimizer, rollout.batch, config.gamma, max_kl, update_options(config),
+                       fit_critic=fitter.fit)
     if info.usable:  # the batch joins the running statistics after the update (tuned preset)
         update_running_stats(actor, critic, rollout.batch, config.gamma)
     seconds = time.perf_counter() - start

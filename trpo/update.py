@@ -54,8 +54,12 @@ def skipped_update(critic_loss, reason, usable=True, **diagnostics):
     return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason, usable, **diagnostics)
 
 
-def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions()):
+def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions(), fit_critic=None):
     """Update critic (Adam) and actor (one trust-region step) on one batch.
+
+    fit_critic(states, targets, epochs, batch_size), if given, does step 2 instead of
+    update_critic with critic_optimizer (the trainer's CriticFitter: now, or in its worker
+    process; steps 3-6 do not use the critic).
 
     pi_old is the policy that collected the batch: the running statistics (tuned
     preset) are used as they were while it sampled, and train_model never changes
@@ -95,7 +99,10 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
         return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)', usable=False)
 
     # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2
-    update_critic(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
+    if fit_critic is None:
+        update_critic(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
+    else:
+        fit_critic(states, returns, options.critic_epochs, options.critic_batch_size)
 
     # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
     with torch.no_grad():

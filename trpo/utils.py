@@ -78,21 +78,27 @@ def normalize(x):
 
 
 # step 2: update critic
-def update_critic(critic, critic_optimizer, states, targets, epochs=1, batch_size=0):
+def update_critic(critic, critic_optimizer, states, targets, epochs=1, batch_size=0, generator=None):
     """Minimize J(phi) = mean_t (V_phi(s_t) - target_t)^2 with Adam.
 
     epochs passes over the batch, each in shuffled minibatches of batch_size
     (0: the whole batch in one step, unshuffled; with epochs=1 that is the slides'
-    single step).
+    single step). generator: the torch.Generator of the shuffles (None: torch's global one).
+    The trainer fits with trpo.critic_fit.fit_critic_layers, the same steps with the gradient by hand.
     """
-    n = len(states)
+    for rows in minibatches(len(states), epochs, batch_size, generator):
+        loss = torch.nn.functional.mse_loss(critic(states[rows]).squeeze(-1), targets[rows])
+        critic_optimizer.zero_grad()
+        loss.backward()
+        critic_optimizer.step()
+
+
+def minibatches(n, epochs, batch_size, generator=None):
+    """The rows of each Adam step: epochs passes over n rows, each shuffled and split into
+    batch_size rows (the last one shorter); batch_size 0 (or >= n): all rows, in order."""
     size = batch_size if 0 < batch_size < n else n
     for _ in range(epochs):
-        for rows in (torch.randperm(n).split(size) if size < n else [slice(None)]):
-            loss = torch.nn.functional.mse_loss(critic(states[rows]).squeeze(-1), targets[rows])
-            critic_optimizer.zero_grad()
-            loss.backward()
-            critic_optimizer.step()
+        yield from (torch.randperm(n, generator=generator).split(size) if size < n else [slice(None)])
 
 
 # step 3: surrogate loss

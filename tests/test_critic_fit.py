@@ -1,0 +1,174 @@
+"""Step 2 by hand and in a worker process, and actions sampled in NumPy: the same numbers as the reference paths."""
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import trpo
+from trpo.cli import parse_train_args
+from trpo.critic_fit import CriticFitter, fit_critic_layers, make_critic_optimizer
+from trpo.checkpoint import load_checkpoint
+from trpo.model import Actor, Critic, NumpyActor
+from trpo.utils import update_critic
+from test_scripts import ROOT
+
+
+def twin_critics(hidden=256, state_size=11):
+    torch.manual_seed(0)
+    a, b = Critic(state_size, hidden), Critic(state_size, hidden)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def test_one_hand_written_gradient_equals_autograds():
+    critic, _ = twin_critics(hidden=32, state_size=5)
+    x, y = torch.randn(40, 5), torch.randn(40)
+    loss = torch.nn.functional.mse_loss(critic(x).squeeze(-1), y)
+    expected = torch.autograd.grad(loss, list(critic.parameters()))
+    optimizer = torch.optim.SGD(critic.parameters(), lr=0.0)  # a step that leaves the weights: only .grad is read
+    fit_critic_layers(critic, optimizer, x, y, epochs=1, batch_size=0, generator=None)
+    for param, grad in zip(critic.parameters(), expected):
+        torch.testing.assert_close(param.grad, grad, rtol=1e-5, atol=1e-7)
+
+
+def test_the_hand_written_fit_takes_the_same_adam_steps_as_update_critic():
+    """Five epochs of minibatches of 64 (80 Adam steps) on a 256-unit critic, the same shuffles."""
+    a, b = twin_critics()
+    x, y = torch.randn(1000, 11), torch.randn(1000)
+    update_critic(a, make_critic_optimizer(a, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(3))
+    fit_critic_layers(b, make_critic_optimizer(b, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(3))
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(p, Critic(11, 256).state_dict()['fc1.weight']) or p.dim() == 1
+
+
+def fitted(use_process, jobs=3):
+    critic, _ = twin_critics(hidden=64)
+    optimizer = make_critic_optimizer(critic, 1e-3)
+    fitter = CriticFitter(critic, optimizer, seed=7, use_process=use_process)
+    try:
+        for k in range(jobs):
+            torch.manual_seed(k)
+            fitter.fit(torch.randn(500, 11), torch.randn(500), epochs=4, batch_size=64)
+        fitter.wait()
+    finally:
+        fitter.close()
+    return critic, optimizer, fitter
+
+
+def test_a_fit_in_the_worker_process_is_the_fit_in_this_one_bit_for_bit():
+    here, here_opt, here_fitter = fitted(use_process=False)
+    there, there_opt, there_fitter = fitted(use_process=True)
+    assert all(torch.equal(p, q) for p, q in zip(here.parameters(), there.parameters()))
+    for s, t in zip(here_opt.state_dict()['state'].values(), there_opt.state_dict()['state'].values()):
+        assert all(torch.equal(s[k], t[k]) for k in s)
+    assert torch.equal(here_fitter.generator.get_state(), there_fitter.generator.get_state())
+    assert there_fitter.worker_seconds > 0 and here_fitter.worker_seconds == 0
+
+
+def tuned_pendulum(tmp_path, name, *flags):
+    return ['--preset', 'tuned', '--max_iter_num', '6', '--goal_score', 'inf', '--save_path', str(tmp_path / name),
+            '--logdir', str(tmp_path / name / 'logs'), *flags]
+
+
+def summary(history):
+    return [(r.total_steps, r.avg100, r.update.kl, r.update.critic_loss, r.update.explained_variance) for r in history]
+
+
+def test_training_with_the_critic_in_a_worker_is_training_without_it(tmp_path):
+    """Tuned Pendulum, 6 iterations (20 epochs of minibatches of 64 each): the same run, number for number."""
+    off = trpo.train(parse_train_args(tuned_pendulum(tmp_path, 'off', '--critic_process', 'off'))).history
+    on = trpo.train(parse_train_args(tuned_pendulum(tmp_path, 'on', '--critic_process', 'on'))).history
+    assert summary(on) == summary(off)
+    assert len({r.update.critic_loss for r in on}) == 6  # the critic did change between iterations
+    checkpoint = load_checkpoint(str(tmp_path / 'on' / 'checkpoint.pth'))
+    assert checkpoint['critic_fit']['pending'] is not None  # the last fit was under way when it was written
+
+
+def test_a_resume_with_a_fit_under_way_continues_bit_for_bit(tmp_path):
+    straight = trpo.train(parse_train_args(tuned_pendulum(tmp_path, 'a', '--critic_process', 'on'))).history
+    first = trpo.train(parse_train_args(tuned_pendulum(tmp_path, 'b', '--critic_process', 'on',
+                                                       '--max_iter_num', '3'))).history
+    path = str(tmp_path / 'b' / 'checkpoint.pth')
+    assert load_checkpoint(path)['critic_fit']['pending'] is not None
+    resumed = trpo.train(parse_train_args(['--load_model', path, '--max_iter_num', '6'])).history
+    assert summary(first + resumed) == summary(straight)
+
+
+def test_a_killed_worker_costs_a_warning_and_nothing_else(tmp_path, capsys):
+    """SIGKILL to the worker after iteration 2: the fit under way is done again here, and the run is the same."""
+    straight = trpo.train(parse_train_args(tuned_pendulum(tmp_path, 'a', '--critic_process', 'off'))).history
+    killed = []
+
+    def kill_the_worker(record):
+        if record.iteration == 2:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    history = trpo.train(parse_train_args(tuned_pendulum(tmp_path, 'b', '--critic_process', 'on')),
+                         callbacks=[kill_the_worker]).history
+    assert killed
+    assert summary(history) == summary(straight)
+    err = capsys.readouterr().err
+    assert "warning: the critic's worker process ended" in err and 'fitting in this process from now on' in err
+
+
+@pytest.mark.parametrize('options', [dict(), dict(learn_std=True, log_std_init=-0.5, normalize_obs=True),
+                                     dict(discrete=True, normalize_obs=True)])
+def test_the_numpy_actor_is_the_actor_to_float32_rounding_and_draws_the_same_noise(options):
+    torch.manual_seed(0)
+    actor = Actor(5, 3, **options)
+    if options.get('normalize_obs'):
+        actor.obs_norm.update(3 * torch.randn(50, 5) + 1)
+    states = 4 * np.random.default_rng(0).standard_normal((200, 5))
+    with torch.no_grad():
+        policy = actor(torch.as_tensor(states, dtype=torch.float32))
+    numpy_actor = NumpyActor(actor)
+    expected = policy.logits if actor.discrete else policy.mu
+    np.testing.assert_allclose(numpy_actor.forward(states), expected.numpy(), rtol=1e-5, atol=1e-6)
+    torch.manual_seed(1)
+    reference = policy.sample().numpy()
+    torch.manual_seed(1)
+    sampled = numpy_actor.sample(states)
+    assert sampled.dtype == reference.dtype and sampled.shape == reference.shape
+    if actor.discrete:  # the same uniform draws: only a probability within rounding of a boundary could differ
+        assert (sampled == reference).mean() > 0.99
+    else:
+        np.testing.assert_allclose(sampled, reference, rtol=1e-5, atol=1e-5)
+    actor.fc1.bias.data += 1.0  # a snapshot: later changes to the actor do not reach it
+    np.testing.assert_allclose(numpy_actor.forward(states), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_the_worker_ends_with_a_trainer_killed_by_sigkill(tmp_path):
+    proc = subprocess.Popen([sys.executable, 'train.py', *tuned_pendulum(tmp_path, 'a', '--critic_process', 'on',
+                                                                         '--max_iter_num', '100000')],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # until the first checkpoint: the worker has started
+            if (tmp_path / 'a' / 'checkpoint.pth').exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        workers = children(proc.pid)
+        assert len(workers) == 1
+        proc.kill()
+        proc.wait()
+        for _ in range(50):
+            if not os.path.exists(f'/proc/{workers[0]}'):
+                break
+            time.sleep(0.1)
+        assert not os.path.exists(f'/proc/{workers[0]}')
+    finally:
+        proc.kill()
+
+
+def children(pid):
+    with open(f'/proc/{pid}/task/{pid}/children') as f:
+        return [int(p) for p in f.read().split()]
