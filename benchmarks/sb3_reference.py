@@ -1,7 +1,7 @@
 """The reference the targets come from: SB3-contrib's TRPO with the RL Zoo's tuned values,
 trained and evaluated the way benchmarks/presets.py trains and evaluates this package.
 
-    pip install sb3-contrib   # only this script needs it, so it is not in requirements.txt
+    pip install sb3-contrib==2.9.2 stable-baselines3==2.9.2   # the published runs' versions; only benchmarks need them
     python benchmarks/sb3_reference.py --env_name Hopper-v5 --seeds 1 2 3 4 --jobs 2
     python benchmarks/sb3_reference.py --env_name CartPole-v1 --seeds 1 2 3 4 5 --max_env_steps 100000
 
@@ -39,18 +39,20 @@ from trpo.presets import preset_values  # noqa: E402
 
 PRESET = 'sb3-contrib'  # the label of these runs in tables and plots
 
-# rl-baselines3-zoo, hyperparams/trpo.yml: the TRPO arguments per environment (Hopper-v5: the zoo's Hopper-v4,
-# its MuJoCo defaults); all with n_envs: 2, and VecNormalize where the zoo says normalize: true
+# rl-baselines3-zoo, hyperparams/trpo.yml: the TRPO arguments per environment (Hopper-v5 and HalfCheetah-v5: the
+# zoo's MuJoCo defaults, written for their v4); all with n_envs: 2, and VecNormalize where the zoo says normalize: true
+MUJOCO = dict(n_steps=1024, batch_size=128, gamma=0.99, gae_lambda=0.95, sub_sampling_factor=1, cg_max_steps=25,
+              cg_damping=0.1, n_critic_updates=20, learning_rate=1e-3)
 ZOO = {
-    'Hopper-v5': dict(n_steps=1024, batch_size=128, gamma=0.99, gae_lambda=0.95, sub_sampling_factor=1,
-                      cg_max_steps=25, cg_damping=0.1, n_critic_updates=20, learning_rate=1e-3),
+    'Hopper-v5': MUJOCO,
+    'HalfCheetah-v5': MUJOCO,
     'CartPole-v1': dict(n_steps=512, batch_size=512, cg_damping=1e-3, gae_lambda=0.98, gamma=0.99,
                         learning_rate=1e-3, n_critic_updates=20),
     'Acrobot-v1': dict(n_steps=1024),
     'LunarLander-v3': dict(n_steps=512, cg_damping=0.01, gae_lambda=0.98, gamma=0.99, learning_rate=1e-3,
                            n_critic_updates=15),
 }
-NORMALIZE = {'Hopper-v5', 'Acrobot-v1'}
+NORMALIZE = {'Hopper-v5', 'HalfCheetah-v5', 'Acrobot-v1'}
 N_ENVS = 2
 
 
@@ -62,13 +64,24 @@ class Action(NamedTuple):
         return self.action
 
 
+def make_model(env_name, seed):
+    """TRPO('MlpPolicy') with the zoo's values for env_name, on its N_ENVS environments (normalized where the
+    zoo says so), on one torch thread."""
+    from sb3_contrib import TRPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    envs = make_vec_env(env_name, n_envs=N_ENVS, seed=seed)
+    if env_name in NORMALIZE:
+        envs = VecNormalize(envs, gamma=ZOO[env_name].get('gamma', 0.99))
+    return TRPO('MlpPolicy', envs, seed=seed, **ZOO[env_name])
+
+
 def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
     """One seed: {'preset', 'seed', 'settings', 'curve': [(steps, avg100)], 'eval': [returns], 'seconds',
     'measured_with'}, as benchmarks/presets.py records its runs."""
-    from sb3_contrib import TRPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
 
     class Curve(BaseCallback):
         """After each rollout: (environment steps, mean return of the last 100 episodes)."""
@@ -93,11 +106,8 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
         if run['settings'] == settings:
             return {'preset': PRESET, **run}
     measured_with = provenance()  # the code the run starts with
-    torch.set_num_threads(1)
-    envs = make_vec_env(env_name, n_envs=N_ENVS, seed=seed)
-    if env_name in NORMALIZE:
-        envs = VecNormalize(envs, gamma=values.get('gamma', 0.99))
-    model = TRPO('MlpPolicy', envs, seed=seed, **values)
+    model = make_model(env_name, seed)
+    envs = model.get_env()
     curve = Curve()
     start = time.perf_counter()
     model.learn(max_env_steps, callback=curve)
