@@ -143,8 +143,11 @@ class CriticFitter:
         self.generator = torch.Generator().manual_seed(seed)
         self.pending, self.future = None, None
         self.worker_seconds = 0.0  # time the worker spent fitting
-        self.executor = ProcessPoolExecutor(1, worker_context(), initializer=_init_worker,
-                                            initargs=(threads, os.getpid())) if use_process else None
+        self.executor = None
+        if use_process:
+            self.executor = ProcessPoolExecutor(1, worker_context(), initializer=_init_worker,
+                                                initargs=(threads, os.getpid()))
+            self.executor.submit(int).result()  # start it now, before the trainer's threads (TensorBoard's writer)
 
     def fit(self, states, targets, epochs, batch_size):
         self.wait()  # the generator's state after the last fit
