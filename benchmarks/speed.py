@@ -43,7 +43,7 @@ import trpo  # noqa: E402
 import trpo.critic_fit  # noqa: E402
 import trpo.trainer  # noqa: E402
 from trpo.cli import parse_train_args  # noqa: E402
-from trpo.critic_fit import CriticFitter  # noqa: E402
+from trpo.critic_fit import CriticFitter, make_critic_optimizer  # noqa: E402
 from trpo.envs import make_vector_env  # noqa: E402
 from trpo.model import Actor, Critic  # noqa: E402
 from trpo.sampler import collect_trajectories  # noqa: E402
@@ -184,7 +184,7 @@ def update_timings(repeats):
 
     def one_update():
         a, c = copy.deepcopy(actor), copy.deepcopy(critic)
-        train_model(a, c, torch.optim.Adam(c.parameters(), lr=1e-3), batch, 0.99, 0.01)
+        train_model(a, c, make_critic_optimizer(c, 1e-3), batch, 0.99, 0.01)
 
     g = torch.randn(sum(p.numel() for p in actor.parameters()))
     reference = lambda v: hessian_vector_product(actor, batch.states, v)  # noqa: E731

@@ -14,7 +14,9 @@ import trpo
 from trpo.cli import parse_train_args
 from trpo.critic_fit import CriticFitter, fit_critic_layers, make_critic_optimizer
 from trpo.checkpoint import load_checkpoint
+from trpo.errors import UserError
 from trpo.model import Actor, Critic, NumpyActor
+from trpo.trainer import use_critic_process
 from trpo.utils import update_critic
 from test_scripts import ROOT
 
@@ -40,36 +42,103 @@ def test_one_hand_written_gradient_equals_autograds():
 def test_the_hand_written_fit_takes_the_same_adam_steps_as_update_critic():
     """Five epochs of minibatches of 64 (80 Adam steps) on a 256-unit critic, the same shuffles."""
     a, b = twin_critics()
+    initial = [p.clone() for p in a.parameters()]
     x, y = torch.randn(1000, 11), torch.randn(1000)
     update_critic(a, make_critic_optimizer(a, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(3))
     fit_critic_layers(b, make_critic_optimizer(b, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(3))
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q, p0 in zip(a.parameters(), b.parameters(), initial):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
-        assert not torch.equal(p, Critic(11, 256).state_dict()['fc1.weight']) or p.dim() == 1
+        assert (p - p0).abs().max() > 1e-5  # 80 Adam steps moved every parameter
 
 
-def fitted(use_process, jobs=3):
+def fitted(use_process, jobs=3, kill=None, epochs=4):
+    """A critic after `jobs` fits; kill(fitter, k) may end the worker before or after starting fit k."""
     critic, _ = twin_critics(hidden=64)
     optimizer = make_critic_optimizer(critic, 1e-3)
-    fitter = CriticFitter(critic, optimizer, seed=7, use_process=use_process)
+    warnings = []
+    fitter = CriticFitter(critic, optimizer, seed=7, use_process=use_process, warn=warnings.append)
     try:
         for k in range(jobs):
             torch.manual_seed(k)
-            fitter.fit(torch.randn(500, 11), torch.randn(500), epochs=4, batch_size=64)
+            states, targets = torch.randn(500, 11), torch.randn(500)
+            if kill:
+                kill(fitter, k, 'before')
+            fitter.fit(states, targets, epochs=epochs, batch_size=64)
+            if kill:
+                kill(fitter, k, 'after')
         fitter.wait()
     finally:
         fitter.close()
+    fitter.warnings = warnings
     return critic, optimizer, fitter
 
 
-def test_a_fit_in_the_worker_process_is_the_fit_in_this_one_bit_for_bit():
-    here, here_opt, here_fitter = fitted(use_process=False)
-    there, there_opt, there_fitter = fitted(use_process=True)
+def end_worker(fitter, when):
+    """SIGKILL the fitter's worker; when 'idle', only once it has finished what it was given."""
+    if when == 'idle':
+        fitter.future.result()
+    for pid in list(fitter.executor._processes):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):  # until the pool has seen it die (ProcessPoolExecutor's private flag)
+        if fitter.executor._broken:
+            break
+        time.sleep(0.05)
+    assert fitter.executor._broken
+
+
+def assert_same_fit(a, b):
+    (here, here_opt, here_fitter), (there, there_opt, there_fitter) = a, b
     assert all(torch.equal(p, q) for p, q in zip(here.parameters(), there.parameters()))
     for s, t in zip(here_opt.state_dict()['state'].values(), there_opt.state_dict()['state'].values()):
         assert all(torch.equal(s[k], t[k]) for k in s)
     assert torch.equal(here_fitter.generator.get_state(), there_fitter.generator.get_state())
-    assert there_fitter.worker_seconds > 0 and here_fitter.worker_seconds == 0
+
+
+def test_a_fit_in_the_worker_process_is_the_fit_in_this_one_bit_for_bit():
+    here, there = fitted(use_process=False), fitted(use_process=True)
+    assert_same_fit(here, there)
+    assert there[2].worker_seconds > 0 and here[2].worker_seconds == 0
+
+
+@pytest.mark.parametrize('when', ['idle', 'fitting'])
+def test_a_worker_that_dies_idle_or_fitting_costs_a_warning_and_nothing_else(when):
+    """Killed after fit 1 finished (the next fit cannot start there) or while fit 1 runs (its result never comes):
+    either way the fit is done here from the same state, and the critic ends as if nothing happened."""
+    def kill(fitter, k, moment):
+        if k == 1 and moment == ('after' if when == 'fitting' else 'before'):
+            end_worker(fitter, 'idle' if when == 'idle' else 'now')
+
+    here, there = fitted(use_process=False, epochs=40), fitted(use_process=True, kill=kill, epochs=40)
+    assert_same_fit(here, there)
+    assert len(there[2].warnings) == 1 and "the critic's worker process ended" in there[2].warnings[0]
+    assert there[2].executor is None  # the later fits ran here
+
+
+@pytest.mark.parametrize('use_process', [False, True])
+def test_a_pending_fit_runs_at_the_learning_rate_it_started_with(use_process):
+    """A checkpoint's pending fit is done at its own rate, as --critic_process off did it before the checkpoint;
+    a resume's new --critic_lr applies from the next fit on."""
+    x, y = torch.randn(100, 11), torch.randn(100)
+    pending = dict(inputs=x, targets=y, epochs=3, batch_size=0, generator=torch.Generator().get_state(), lr=1e-3)
+    critics = []
+    for lr_now in (1e-3, 5e-4):  # the checkpoint's rate, and a resume with --critic_lr 5e-4
+        critic, _ = twin_critics(hidden=16)
+        optimizer = make_critic_optimizer(critic, lr_now)
+        fitter = CriticFitter(critic, optimizer, seed=0, use_process=use_process)
+        fitter.restore({'generator': torch.Generator().get_state(), 'pending': pending})
+        fitter.wait()
+        fitter.close()
+        assert optimizer.param_groups[0]['lr'] == lr_now
+        critics.append(critic)
+    assert all(torch.equal(p, q) for p, q in zip(critics[0].parameters(), critics[1].parameters()))
+
+
+def test_critic_process_auto_stays_off_where_processes_cannot_start_children(monkeypatch):
+    config = parse_train_args(['--preset', 'tuned']).resolved()
+    monkeypatch.setattr(multiprocessing.current_process(), 'daemon', True, raising=False)
+    assert not use_critic_process(config)
+    with pytest.raises(UserError, match='daemonic'):
+        use_critic_process(config.replace(critic_process='on'))
 
 
 def tuned_pendulum(tmp_path, name, *flags):
@@ -127,7 +196,10 @@ def test_the_numpy_actor_is_the_actor_to_float32_rounding_and_draws_the_same_noi
     actor = Actor(5, 3, **options)
     if options.get('normalize_obs'):
         actor.obs_norm.update(3 * torch.randn(50, 5) + 1)
+    if options.get('learn_std'):
+        actor.log_std.data = torch.tensor([-0.5, 0.3, 0.0])  # a std per action dimension
     states = 4 * np.random.default_rng(0).standard_normal((200, 5))
+    states[:20] *= 100  # beyond the observation clip (10 std)
     with torch.no_grad():
         policy = actor(torch.as_tensor(states, dtype=torch.float32))
     numpy_actor = NumpyActor(actor)

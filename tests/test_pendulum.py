@@ -97,3 +97,11 @@ def test_a_batch_is_the_same_batch_on_either_pendulum():
             torch.testing.assert_close(x, y, rtol=0, atol=0)
         assert ours.episode_returns == theirs.episode_returns
         assert ours.episode_end_steps == theirs.episode_end_steps
+
+
+def test_what_gymnasium_refuses_is_refused():
+    envs = PendulumVectorEnv(3)
+    with pytest.raises(gym.error.ResetNeeded):
+        envs.step(np.zeros((3, 1), dtype=np.float32))
+    with pytest.raises(ValueError, match='2 seeds for 3 environments'):
+        envs.reset(seed=[1, 2])

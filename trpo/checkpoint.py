@@ -145,14 +145,15 @@ def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimi
 def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
     """Load what save_checkpoint wrote into freshly built objects; returns the Progress.
 
-    The optimizer keeps its moments but takes the learning rate the flags give now.
+    The optimizer keeps its moments but takes the settings it was made with now: the learning rate
+    the flags give, and fused Adam (a /2 checkpoint's optimizer was not fused).
     """
     try:
         actor.load_state_dict(checkpoint["actor"])
         critic.load_state_dict(checkpoint["critic"])
-        lr = critic_optimizer.param_groups[0]["lr"]
+        settings = {k: v for k, v in critic_optimizer.param_groups[0].items() if k != "params"}
         critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
-        critic_optimizer.param_groups[0]["lr"] = lr
+        critic_optimizer.param_groups[0].update(settings)
         set_rng_state(envs, checkpoint["rng"])
         return Progress(checkpoint["iteration"], checkpoint["total_steps"], checkpoint["episodes"],
                         deque(checkpoint["recent_rewards"], maxlen=100), checkpoint["best_eval"])

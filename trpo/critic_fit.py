@@ -10,6 +10,7 @@ import io
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,12 +25,14 @@ from trpo.utils import minibatches
 
 class CriticJob(NamedTuple):
     """One fit: inputs (T, state_size), the states as the critic's network sees them (normalized with the
-    statistics of the batch's sampling); targets (T,); the minibatch generator's state before the fit."""
+    statistics of the batch's sampling); targets (T,); the minibatch generator's state before the fit;
+    lr, Adam's learning rate when the fit was started (a resume with another --critic_lr takes it from then on)."""
     inputs: torch.Tensor
     targets: torch.Tensor
     epochs: int
     batch_size: int
     generator: torch.Tensor
+    lr: float
 
 
 def network_state(critic):
@@ -45,8 +48,8 @@ def make_critic_optimizer(critic, lr):
 @torch.no_grad()
 def fit_critic_layers(critic, optimizer, inputs, targets, epochs, batch_size, generator):
     """Step 2 as update_critic does it (the same minibatches and Adam steps), with the gradient of
-    J = mean (v - y)^2 written out instead of taken by autograd: 25-40% less time per step on these
-    small layers (docs/performance.md). inputs: the states already normalized. For a minibatch of B rows x,
+    J = mean (v - y)^2 written out instead of taken by autograd: about 20% less time per step on a
+    256-unit critic (docs/performance.md). inputs: the states already normalized. For a minibatch of B rows x,
 
         h1 = tanh(x W1^T + b1),  h2 = tanh(h1 W2^T + b2),  v = h2 W3^T + b3
         dv = 2 (v - y) / B:             dW3 = dv^T h2,   db3 = sum_rows dv
@@ -76,22 +79,27 @@ def fit_critic_layers(critic, optimizer, inputs, targets, epochs, batch_size, ge
 
 
 def run_job(critic, optimizer, job):
-    """Fit the critic's layers on job; returns the generator's state after it."""
+    """Fit the critic's layers on job, at the job's learning rate; returns the generator's state after it.
+    The optimizer keeps the learning rate it had."""
     generator = torch.Generator()
     generator.set_state(job.generator)
+    lr = optimizer.param_groups[0]['lr']
+    optimizer.param_groups[0]['lr'] = job.lr
     fit_critic_layers(critic, optimizer, job.inputs, job.targets, job.epochs, job.batch_size, generator)
+    optimizer.param_groups[0]['lr'] = lr
     return generator.get_state()
 
 
 def worker_context():
-    """fork where there is one (Linux: the worker starts in milliseconds, and a script calling trpo.train needs no
-    `if __name__ == '__main__'` guard, as for PyTorch's DataLoader workers); spawn elsewhere."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context('fork' if 'fork' in methods else 'spawn')
+    """fork on Linux (the worker starts in milliseconds, and a script calling trpo.train needs no
+    `if __name__ == '__main__'` guard, as for PyTorch's DataLoader workers); spawn elsewhere (macOS,
+    Windows), where fork is unsafe or missing."""
+    return multiprocessing.get_context('fork' if sys.platform.startswith('linux') else 'spawn')
 
 
 def _init_worker(threads, trainer):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's: it finishes the iteration
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the trainer's to handle: it finishes the iteration and
+        signal.signal(signum, signal.SIG_IGN)       # saves (a whole process group gets them from Ctrl-C, scancel)
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_without, args=(trainer,), daemon=True).start()
 
@@ -116,14 +124,14 @@ def unpack(data):
 
 
 def _fit_in_worker(message):
-    """In the worker: message = pack((layers' state, optimizer state, lr, job as a dict)); fits a critic with
+    """In the worker: message = pack((layers' state, optimizer state, job as a dict)); fits a critic with
     those layers and returns pack((their new state, the optimizer's, the generator's, seconds taken))."""
     start = time.perf_counter()
-    weights, optimizer_state, lr, job = unpack(message)
+    weights, optimizer_state, job = unpack(message)
     hidden, state_size = weights['fc1.weight'].shape
     critic = Critic(state_size, hidden)
     critic.load_state_dict(weights)
-    optimizer = make_critic_optimizer(critic, lr)
+    optimizer = make_critic_optimizer(critic, job['lr'])
     optimizer.load_state_dict(optimizer_state)
     generator = run_job(critic, optimizer, CriticJob(**job))
     return pack((network_state(critic), optimizer.state_dict(), generator, time.perf_counter() - start))
@@ -153,16 +161,19 @@ class CriticFitter:
         self.wait()  # the generator's state after the last fit
         with torch.no_grad():
             inputs = self.critic.obs_norm(states)
-        self.start(CriticJob(inputs, targets, epochs, batch_size, self.generator.get_state()))
+        self.start(CriticJob(inputs, targets, epochs, batch_size, self.generator.get_state(),
+                             self.optimizer.param_groups[0]['lr']))
 
     def start(self, job):
-        if self.executor is None:
-            self.generator.set_state(run_job(self.critic, self.optimizer, job))
-            return
-        self.pending = job
-        message = pack((network_state(self.critic), self.optimizer.state_dict(), self.optimizer.param_groups[0]['lr'],
-                        job._asdict()))
-        self.future = self.executor.submit(_fit_in_worker, message)
+        if self.executor is not None:
+            message = pack((network_state(self.critic), self.optimizer.state_dict(), job._asdict()))
+            try:
+                self.future = self.executor.submit(_fit_in_worker, message)
+                self.pending = job
+                return
+            except BrokenProcessPool as e:  # it died while idle
+                self.lose_worker(e)
+        self.generator.set_state(run_job(self.critic, self.optimizer, job))
 
     def wait(self):
         if self.pending is None:
@@ -170,16 +181,21 @@ class CriticFitter:
         job, self.pending = self.pending, None
         try:
             weights, optimizer_state, generator, seconds = unpack(self.future.result())
-        except BrokenProcessPool as e:
-            self.warn(f"warning: the critic's worker process ended ({e}); fitting in this process from now on")
-            self.executor.shutdown(wait=False)
-            self.executor = None
+        except BrokenProcessPool as e:  # it died while fitting
+            self.lose_worker(e)
             self.generator.set_state(run_job(self.critic, self.optimizer, job))
             return
         self.worker_seconds += seconds
+        lr = self.optimizer.param_groups[0]['lr']
         self.critic.load_state_dict(weights, strict=False)
         self.optimizer.load_state_dict(optimizer_state)
+        self.optimizer.param_groups[0]['lr'] = lr
         self.generator.set_state(generator)
+
+    def lose_worker(self, error):
+        self.warn(f"warning: the critic's worker process ended ({error}); fitting in this process from now on")
+        self.executor.shutdown(wait=False)
+        self.executor = None
 
     def state(self):
         """What a checkpoint keeps: the generator, and the fit under way (its job), if any."""

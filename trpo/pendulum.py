@@ -4,7 +4,7 @@ Gymnasium's SyncVectorEnv steps Pendulum-v1 one Python environment at a time (ab
 each); this steps them all in one set of array operations. Each sub-environment keeps its
 own random generator, seeded as SyncVectorEnv seeds it, so every observation, reward and
 time-limit truncation equals gym.make_vec('Pendulum-v1', n, 'sync') with SAME_STEP autoreset,
-bit for bit (tests/test_envs.py steps both side by side).
+bit for bit (tests/test_pendulum.py steps both side by side).
 """
 import gymnasium as gym
 import numpy as np
@@ -52,8 +52,10 @@ class PendulumVectorEnv(gym.vector.VectorEnv):
         """Reset every sub-environment: seed None (random the first time, else the generators go on), an int
         (sub-environment i gets seed + i) or a list of num_envs seeds."""
         if options is not None:
-            raise ValueError('PendulumVectorEnv.reset takes no options')
+            raise ValueError('PendulumVectorEnv.reset takes no options; use gym.make_vec for reset bounds or masks')
         seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed or [None] * self.num_envs
+        if len(seeds) != self.num_envs:
+            raise ValueError(f'{len(seeds)} seeds for {self.num_envs} environments; pass one per environment')
         for i, s in enumerate(seeds):
             if s is not None or self.generators[i] is None:
                 self.generators[i], _ = seeding.np_random(s)
@@ -70,6 +72,8 @@ class PendulumVectorEnv(gym.vector.VectorEnv):
         return np.stack([np.cos(theta), np.sin(theta), theta_dot], axis=1).astype(np.float32)
 
     def step(self, actions):
+        if self.generators[0] is None:
+            raise gym.error.ResetNeeded('call reset before step')
         theta, theta_dot = self.state.T
         u = np.clip(np.asarray(actions)[:, 0], -self.max_torque, self.max_torque)  # float32, as one env computes
         # the cost element by element, on NumPy scalars as one env computes it: a scalar's x ** 2 is libm's

@@ -2,6 +2,7 @@
 run the six steps (trpo.update.train_model), merge the batch into the running statistics, log,
 evaluate, checkpoint. train.py is this behind the slides' command line."""
 import dataclasses
+import multiprocessing
 import os
 import tempfile
 import threading
@@ -141,10 +142,20 @@ def stop_reason(config, progress, record, stop):
 
 
 def use_critic_process(config):
-    """--critic_process: on, off, or auto: on when the critic fits in minibatches and a second CPU is there."""
+    """--critic_process: on, off, or auto: on when the critic fits in minibatches, a second CPU is there to
+    use, and this process may have children (a multiprocessing pool's workers may not)."""
+    daemon = multiprocessing.current_process().daemon
+    if config.critic_process == 'on' and daemon:
+        raise UserError("--critic_process on: this process is a daemonic worker (a multiprocessing pool's), which "
+                        "cannot start processes; pass --critic_process off or auto")
     if config.critic_process == 'auto':
-        return config.critic_batch_size > 0 and (os.cpu_count() or 1) >= 2
+        return config.critic_batch_size > 0 and usable_cpus() >= 2 and not daemon
     return config.critic_process == 'on'
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 
 def check_writable(name, folder):
