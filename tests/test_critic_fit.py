@@ -244,3 +244,14 @@ def test_the_worker_ends_with_a_trainer_killed_by_sigkill(tmp_path):
 def children(pid):
     with open(f'/proc/{pid}/task/{pid}/children') as f:
         return [int(p) for p in f.read().split()]
+
+
+def test_the_minibatch_generator_does_not_replay_torchs_global_stream():
+    """Seeded with --seed itself, the critic's shuffles would reuse the random numbers of the action noise."""
+    critic, _ = twin_critics(hidden=8)
+    fitter = CriticFitter(critic, make_critic_optimizer(critic, 1e-3), seed=500)
+    torch.manual_seed(500)
+    assert not torch.equal(torch.randperm(1000, generator=fitter.generator), torch.randperm(1000))
+    again = CriticFitter(critic, make_critic_optimizer(critic, 1e-3), seed=500)
+    assert torch.equal(again.generator.get_state(), CriticFitter(critic, make_critic_optimizer(critic, 1e-3),
+                                                                seed=500).generator.get_state())

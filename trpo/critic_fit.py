@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from trpo.model import Critic
@@ -33,6 +34,12 @@ class CriticJob(NamedTuple):
     batch_size: int
     generator: torch.Tensor
     lr: float
+
+
+def critic_seed(seed):
+    """The seed of the critic's minibatch generator: one of its own, derived from --seed. Seeded with --seed
+    itself it would replay the very random numbers torch's global generator turns into action noise."""
+    return int(np.random.SeedSequence([seed, 2]).generate_state(1)[0])
 
 
 def network_state(critic):
@@ -148,7 +155,7 @@ class CriticFitter:
 
     def __init__(self, critic, optimizer, seed, use_process=False, threads=1, warn=print):
         self.critic, self.optimizer, self.warn = critic, optimizer, warn
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(critic_seed(seed))
         self.pending, self.future = None, None
         self.worker_seconds = 0.0  # time the worker spent fitting
         self.executor = None
