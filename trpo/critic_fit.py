@@ -3,7 +3,7 @@
 The actor's update (steps 3-6) uses the values from before the fit, and sampling the next batch
 needs only the updated actor, so nothing waits for the fit until the next batch's values. With
 --critic_process the fit runs in a second process meanwhile, on a second core. The result is the
-same bit for bit: the fit draws its minibatches from a generator of its own (seeded with --seed), and
+same bit for bit: the fit draws its minibatches from a generator of its own (its seed derived from --seed), and
 the worker fits the same network on the same normalized states as the training process would.
 """
 import io
