@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from trpo.errors import UserError
+from trpo.critic_fit import load_moments
 from trpo.model import Actor
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # shipped, never written
@@ -151,9 +152,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
     try:
         actor.load_state_dict(checkpoint["actor"])
         critic.load_state_dict(checkpoint["critic"])
-        settings = {k: v for k, v in critic_optimizer.param_groups[0].items() if k != "params"}
-        critic_optimizer.load_state_dict(checkpoint["critic_optimizer"])
-        critic_optimizer.param_groups[0].update(settings)
+        load_moments(critic_optimizer, checkpoint["critic_optimizer"])
         set_rng_state(envs, checkpoint["rng"])
         return Progress(checkpoint["iteration"], checkpoint["total_steps"], checkpoint["episodes"],
                         deque(checkpoint["recent_rewards"], maxlen=100), checkpoint["best_eval"])

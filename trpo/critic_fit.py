@@ -52,6 +52,14 @@ def make_critic_optimizer(critic, lr):
     return torch.optim.Adam(critic.parameters(), lr=lr, fused=True)
 
 
+def load_moments(optimizer, state):
+    """Load an optimizer's state_dict (Adam's step counts and moments) into optimizer, which keeps the
+    settings it was made with (learning rate, fused): load_state_dict alone would take the saved ones."""
+    settings = {k: v for k, v in optimizer.param_groups[0].items() if k != 'params'}
+    optimizer.load_state_dict(state)
+    optimizer.param_groups[0].update(settings)
+
+
 @torch.no_grad()
 def fit_critic_layers(critic, optimizer, inputs, targets, epochs, batch_size, generator):
     """Step 2 as update_critic does it (the same minibatches and Adam steps), with the gradient of
@@ -193,10 +201,8 @@ class CriticFitter:
             self.generator.set_state(run_job(self.critic, self.optimizer, job))
             return
         self.worker_seconds += seconds
-        lr = self.optimizer.param_groups[0]['lr']
         self.critic.load_state_dict(weights, strict=False)
-        self.optimizer.load_state_dict(optimizer_state)
-        self.optimizer.param_groups[0]['lr'] = lr
+        load_moments(self.optimizer, optimizer_state)
         self.generator.set_state(generator)
 
     def lose_worker(self, error):
