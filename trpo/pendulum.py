@@ -89,9 +89,10 @@ class PendulumVectorEnv(gym.vector.VectorEnv):
         truncated = self.elapsed >= self.max_episode_steps
         infos = {}
         for i in np.flatnonzero(truncated):
-            infos = self._add_info(infos, {'final_obs': obs[i].copy(), 'final_info': {}}, i)
+            infos = self._add_info(infos, {'final_obs': obs[i], 'final_info': {}}, i)
             self.reset_one(i)
-            obs[i] = self.observations()[i]
+        if truncated.any():  # the next episodes' first observations where episodes ended
+            obs = self.observations()
         return obs, -costs, np.zeros(self.num_envs, dtype=bool), truncated, infos
 
     def get_attr(self, name):
