@@ -41,6 +41,7 @@ import torch  # noqa: E402
 import slides_loop  # noqa: E402
 import trpo  # noqa: E402
 import trpo.critic_fit  # noqa: E402
+import trpo.sampler  # noqa: E402
 import trpo.trainer  # noqa: E402
 from trpo.cli import parse_train_args  # noqa: E402
 from trpo.critic_fit import CriticFitter, make_critic_optimizer  # noqa: E402
@@ -51,7 +52,7 @@ from trpo.update import train_model  # noqa: E402
 from trpo.utils import conjugate_gradient, hessian_vector_product, make_fisher_vector_product  # noqa: E402
 
 # where a run's time goes: the package's functions a Stopwatch times, by the name they are called by
-PARTS = {'sampling': (trpo.trainer, 'collect_trajectories'), 'update': (trpo.trainer, 'train_model'),
+PARTS = {'sampling': (trpo.sampler, 'collect_trajectories'), 'update': (trpo.trainer, 'train_model'),
          'critic fit here': (trpo.critic_fit, 'run_job'), 'waiting for the critic': (CriticFitter, 'wait'),
          'checkpoints': (trpo.trainer, 'save_checkpoint'), 'closing': (CriticFitter, 'close')}
 

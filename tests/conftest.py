@@ -1,3 +1,10 @@
+import os
+
+# Ray on the loopback interface only (every node and driver of the tests, and the scripts they start, use
+# 127.0.0.1), and no usage report: set before anything imports ray
+os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
+os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
+
 import pytest
 import torch
 from torch.func import functional_call

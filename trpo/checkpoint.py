@@ -130,20 +130,21 @@ class Progress:
     best_eval: float = float("-inf")  # best mean deterministic return evaluated so far (eval_interval)
 
 
-def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, envs, critic_fit):
+def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, rng, critic_fit):
     """Everything a run needs to continue bit for bit, as tensors and plain types
-    (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, RNG states,
-    and critic_fit (CriticFitter.state(): its generator and the fit under way)."""
+    (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, rng (the
+    sampler's rng_state(): every random number generator of the run), and critic_fit
+    (CriticFitter.state(): its generator and the fit under way)."""
     atomic_save({"format": CHECKPOINT_FORMAT, "flags": flags, "run_dir": run_dir, "discrete": actor.discrete,
                  "iteration": progress.iteration, "total_steps": progress.total_steps,
                  "episodes": progress.episodes, "recent_rewards": list(progress.recent_rewards),
                  "best_eval": progress.best_eval,
                  "actor": actor.state_dict(), "critic": critic.state_dict(),
-                 "critic_optimizer": critic_optimizer.state_dict(), "rng": rng_state(envs), "critic_fit": critic_fit},
+                 "critic_optimizer": critic_optimizer.state_dict(), "rng": rng, "critic_fit": critic_fit},
                 path)
 
 
-def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
+def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, sampler):
     """Load what save_checkpoint wrote into freshly built objects; returns the Progress.
 
     The optimizer keeps its moments but takes the settings it was made with now: the learning rate
@@ -153,7 +154,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, envs):
         actor.load_state_dict(checkpoint["actor"])
         critic.load_state_dict(checkpoint["critic"])
         load_moments(critic_optimizer, checkpoint["critic_optimizer"])
-        set_rng_state(envs, checkpoint["rng"])
+        sampler.set_rng_state(checkpoint["rng"])
         return Progress(checkpoint["iteration"], checkpoint["total_steps"], checkpoint["episodes"],
                         deque(checkpoint["recent_rewards"], maxlen=100), checkpoint["best_eval"])
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
@@ -174,19 +175,19 @@ def load_checkpoint(path):
                     "pass a file that train.py wrote")
 
 
-def rng_state(envs):
-    """Every random number generator a training run draws from: torch, NumPy's and Python's
-    global ones, and each sub-environment's np_random."""
+def rng_state(envs=None):
+    """Every random number generator of this process a training run draws from: torch, NumPy's and
+    Python's global ones, and each sub-environment's np_random (of envs, a vector env, if given)."""
     np_state = np.random.get_state(legacy=False)
     return {"torch": torch.get_rng_state(),
             "numpy": {**np_state, "state": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
                                             "pos": np_state["state"]["pos"]}},
             "python": list(random.getstate()),
-            "envs": [g.bit_generator.state for g in envs.get_attr("np_random")]}
+            "envs": [g.bit_generator.state for g in envs.get_attr("np_random")] if envs is not None else []}
 
 
 def set_rng_state(envs, state):
-    """Restore what rng_state saved; envs must have as many sub-environments as then."""
+    """Restore what rng_state saved; envs (None if it had none) must have as many sub-environments as then."""
     torch.set_rng_state(state["torch"])
     np_state = state["numpy"]
     np.random.set_state({**np_state, "state": {"key": np_state["state"]["key"].numpy().astype(np.uint32),
@@ -198,4 +199,5 @@ def set_rng_state(envs, state):
         g = np.random.Generator(np.random.PCG64())
         g.bit_generator.state = saved
         generators.append(g)
-    envs.set_attr("np_random", generators)
+    if envs is not None:
+        envs.set_attr("np_random", generators)

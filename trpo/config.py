@@ -99,6 +99,15 @@ class TrainConfig:
                                        python=(str, int), valid=NUM_ENVS)
     vector_mode: str = option('sync', 'sync: all environments in this process; async: one process each',
                               choices=('sync', 'async'), python=TEXT)
+    sampler: str = option('local', "where batches are sampled: local: in this process, with num_envs environments; "
+                          "ray: in num_workers Ray actors, each with num_envs environments (pip install 'trpo[ray]')",
+                          choices=('local', 'ray'), python=TEXT)
+    num_workers: Optional[int] = option(None, 'rollout workers of --sampler ray; each collects '
+                                        'ceil(total_sample_size / num_workers) steps of whole episodes (default 2)',
+                                        python=INT, valid=POSITIVE)
+    address: Optional[str] = option(None, "the Ray cluster --sampler ray joins: 'auto' (the one this machine is "
+                                    "part of) or host:port; default: a Ray started for the run on this machine, "
+                                    'reachable from it alone', python=TEXT)
     critic_process: str = option('auto', "fit the critic (step 2) in a second process while the next batch is "
                                  "sampled, with the same result; auto: when it fits in minibatches "
                                  "(critic_batch_size > 0) and there are 2 or more CPUs", choices=('auto', 'on', 'off'),
@@ -166,6 +175,8 @@ class TrainConfig:
         config = config.replace(**filled)
         if config.max_iter_num is None and config.max_env_steps is None:
             config = config.replace(max_iter_num=500)  # the slides' budget; a step budget alone sets no limit
+        if config.sampler == 'ray' and config.num_workers is None:
+            config = config.replace(num_workers=2)
         config.validate()
         return config
 
@@ -194,6 +205,13 @@ class TrainConfig:
         if c.bootstrap_truncation and c.gae_lambda == 'off':
             raise UserError("--bootstrap_truncation needs a critic in the advantages: pass --gae_lambda "
                             "(1.0 gives Monte-Carlo returns with bootstrapping)")
+        if c.sampler != 'ray':
+            for name in ('num_workers', 'address'):
+                if getattr(c, name) is not None:
+                    raise UserError(f"--{name} is an option of Ray's rollout workers: pass --sampler ray, or drop --{name}")
+        if c.sampler == 'ray' and c.render:
+            raise UserError("--render shows an environment of this process, and --sampler ray samples in Ray's "
+                            "workers: drop one of them")
         if c.max_kl_schedule == 'linear' and c.max_env_steps is None:
             raise UserError("--max_kl_schedule linear shrinks the trust region over --max_env_steps: "
                             "pass --max_env_steps N")

@@ -153,7 +153,8 @@ def _fit_in_worker(message):
 
 
 class CriticFitter:
-    """Fits the critic (step 2) now, or in a worker process while the trainer goes on (use_process).
+    """Fits the critic (step 2) in a worker process while the trainer goes on (use_process), or in this
+    process when the trainer waits for it, which is then free to wait for Ray's rollout workers meanwhile.
 
     fit(states, targets, epochs, batch_size) starts a fit; wait() returns once the critic and its
     optimizer hold its result. state() and restore() carry a fit still under way through a checkpoint:
@@ -188,12 +189,15 @@ class CriticFitter:
                 return
             except BrokenProcessPool as e:  # it died while idle
                 self.lose_worker(e)
-        self.generator.set_state(run_job(self.critic, self.optimizer, job))
+        self.pending, self.future = job, None  # fitted here, in wait()
 
     def wait(self):
         if self.pending is None:
             return
         job, self.pending = self.pending, None
+        if self.future is None:
+            self.generator.set_state(run_job(self.critic, self.optimizer, job))
+            return
         try:
             weights, optimizer_state, generator, seconds = unpack(self.future.result())
         except BrokenProcessPool as e:  # it died while fitting

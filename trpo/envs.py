@@ -113,7 +113,7 @@ def auto_num_envs(env_name, total_sample_size, num_envs="auto", most=16):
 
 
 def env_sizes(envs):
-    """(state_size, action_size, discrete) of a vector environment; for Discrete(n) actions, action_size is n."""
+    """(state_size, action_size, discrete) of a vector environment (or a sampler); for Discrete(n) actions, action_size is n."""
     space = envs.single_action_space
     if isinstance(space, gym.spaces.Discrete):
         return envs.single_observation_space.shape[0], int(space.n), True

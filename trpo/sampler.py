@@ -1,10 +1,12 @@
-"""Collect whole episodes until the batch holds at least total_sample_size steps."""
+"""Collect whole episodes until the batch holds at least total_sample_size steps: in this process
+(LocalSampler), or in Ray's rollout workers (trpo.ray_sampler.RaySampler)."""
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from trpo.envs import env_action
+from trpo.checkpoint import rng_state, set_rng_state
+from trpo.envs import env_action, make_vector_env
 from trpo.model import NumpyActor
 from trpo.update import Batch
 
@@ -77,3 +79,28 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     batch = Batch(states=take(obs_), actions=take(act_), rewards=take(rew_), masks=1.0 - take(done_),
                   terminals=take(term_), next_states=take(next_))
     return Rollout(batch, returns, lengths, end_steps)
+
+
+class LocalSampler:
+    """--sampler local: a vector env of num_envs environments in this process (the slides' loop, side by side)."""
+
+    def __init__(self, config, render_mode=None):
+        self.envs = make_vector_env(config.env_name, config.num_envs, config.vector_mode, render_mode=render_mode)
+        self.single_observation_space = self.envs.single_observation_space
+        self.single_action_space = self.envs.single_action_space
+        self.total_sample_size = config.total_sample_size
+
+    def collect(self, actor, seed=None, meanwhile=lambda: None):
+        """One batch from actor (reset seeded with seed, if not None), then meanwhile()."""
+        rollout = collect_trajectories(self.envs, actor, self.total_sample_size, seed=seed)
+        meanwhile()
+        return rollout
+
+    def rng_state(self):
+        return rng_state(self.envs)
+
+    def set_rng_state(self, state):
+        set_rng_state(self.envs, state)
+
+    def close(self):
+        self.envs.close()

@@ -19,12 +19,12 @@ from trpo.checkpoint import (Progress, actor_options, find_model, load_checkpoin
 from trpo.stop import StopRequest
 from trpo.config import TrainConfig
 from trpo.critic_fit import CriticFitter, make_critic_optimizer
-from trpo.envs import auto_num_envs, check_display, env_sizes, make_env, make_vector_env
+from trpo.envs import auto_num_envs, check_display, env_sizes, make_env
 from trpo.errors import UserError
 from trpo.evaluate import EVAL_SEED, run_episodes
 from trpo.model import Actor, Critic
 from trpo.progress import Console
-from trpo.sampler import collect_trajectories
+from trpo.sampler import LocalSampler
 from trpo.update import UpdateInfo, UpdateOptions, train_model, update_running_stats
 
 
@@ -80,7 +80,7 @@ def train(config, callbacks=()):
     config = config.resolved()
     if config.render:
         check_display()
-    num_envs = 1 if config.render else auto_num_envs(config.env_name, config.total_sample_size, config.num_envs)
+    num_envs = 1 if config.render else auto_num_envs(config.env_name, steps_per_sampler(config), config.num_envs)
     config = config.replace(num_envs=num_envs)
     if checkpoint:
         check_resume(config, checkpoint)
@@ -91,10 +91,9 @@ def train(config, callbacks=()):
     paths = {'model': os.path.join(config.save_path, 'model.pth'),
              'checkpoint': os.path.join(config.save_path, 'checkpoint.pth')}
     with ExitStack() as stack:
-        envs = stack.enter_context(closing(make_vector_env(config.env_name, num_envs, config.vector_mode,
-                                                           render_mode='human' if config.render else None)))
-        state_size, action_size, discrete = env_sizes(envs)
         console = stack.enter_context(closing(Console(config)))
+        sampler = stack.enter_context(closing(make_sampler(config, stack, console)))
+        state_size, action_size, discrete = env_sizes(sampler)
         console.print(f'state size: {state_size}\naction size: {action_size}' + (' (discrete)' if discrete else ''))
         actor, critic, critic_optimizer, run_dir = start_run(config, state_size, action_size, discrete, checkpoint,
                                                              console)
@@ -103,7 +102,7 @@ def train(config, callbacks=()):
         paths['run_dir'] = run_dir
         progress = Progress()
         if checkpoint:
-            progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, envs)
+            progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, sampler)
             if checkpoint.get('critic_fit'):  # a /2 checkpoint has none: its fits were done
                 fitter.restore(checkpoint['critic_fit'])
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
@@ -113,11 +112,11 @@ def train(config, callbacks=()):
         stop = stack.enter_context(StopRequest()) if threading.current_thread() is threading.main_thread() else None
         history, reason = [], None
         while reason is None:
-            record = run_iteration(config, envs, actor, critic, fitter, progress, writer, console)
+            record = run_iteration(config, sampler, actor, critic, fitter, progress, writer, console)
             record = evaluator.maybe_evaluate(record, progress, writer, console)
             history.append(record)
             save_checkpoint(paths['checkpoint'], dataclasses.asdict(config), run_dir, progress, actor, critic,
-                            critic_optimizer, envs, fitter.state())
+                            critic_optimizer, sampler.rng_state(), fitter.state())
             reason = stop_reason(config, progress, record, stop)
             if any([bool(callback(record)) for callback in callbacks]) and reason is None:
                 reason = 'callback'
@@ -141,15 +140,35 @@ def stop_reason(config, progress, record, stop):
     return None
 
 
+def steps_per_sampler(config):
+    """The steps each vector env collects per batch: all of them, or with --sampler ray a worker's share."""
+    return -(-config.total_sample_size // (config.num_workers or 1))
+
+
+def make_sampler(config, stack, console):
+    """--sampler local: a vector env here; ray: Ray's rollout workers, on a Ray that stack keeps running."""
+    if config.sampler == 'ray':
+        from trpo.cluster import connect
+        from trpo.ray_sampler import RaySampler
+        stack.enter_context(connect(config.address, num_cpus=config.num_workers))
+        sampler = RaySampler(config, console.warn)
+        nodes = len({node for node, _ in sampler.places})
+        console.print(f"{config.num_workers} rollout workers of {config.num_envs} environments each, on "
+                      f"{nodes} Ray node{'s' if nodes > 1 else ''}")
+        return sampler
+    return LocalSampler(config, render_mode='human' if config.render else None)
+
+
 def use_critic_process(config):
     """--critic_process: on, off, or auto: on when the critic fits in minibatches, a second CPU is there to
-    use, and this process may have children (a multiprocessing pool's workers may not)."""
+    use, this process may have children (a multiprocessing pool's workers may not), and it samples
+    its batches itself (with --sampler ray the fit runs here while Ray's workers sample)."""
     daemon = multiprocessing.current_process().daemon
     if config.critic_process == 'on' and daemon:
         raise UserError("--critic_process on: this process is a daemonic worker (a multiprocessing pool's), which "
                         "cannot start processes; pass --critic_process off or auto")
     if config.critic_process == 'auto':
-        return config.critic_batch_size > 0 and usable_cpus() >= 2 and not daemon
+        return config.critic_batch_size > 0 and usable_cpus() >= 2 and not daemon and config.sampler == 'local'
     return config.critic_process == 'on'
 
 
@@ -172,8 +191,8 @@ def check_resume(config, checkpoint):
     """A checkpoint continues only under the options that shaped it, and only if it has work left."""
     saved, path = checkpoint['flags'], config.load_model
     for name in ('env_name', 'hidden_size', 'critic_hidden_size', 'num_envs', 'learn_std', 'normalize_obs',
-                 'scale_rewards'):
-        given, was = getattr(config, name), saved[name]
+                 'scale_rewards', 'sampler', 'num_workers'):
+        given, was = getattr(config, name), saved.get(name, getattr(TrainConfig, name))  # runs of 0.2: local
         if given != was:
             raise UserError(f"checkpoint '{path}' was trained with --{name} {was}, not {given}; "
                             f"drop --{name} to continue it, or start a new run without --load_model")
@@ -253,13 +272,12 @@ def update_options(config):
                          cg_iters=config.cg_iters, cg_damping=config.cg_damping)
 
 
-def run_iteration(config, envs, actor, critic, fitter, progress, writer, console):
+def run_iteration(config, sampler, actor, critic, fitter, progress, writer, console):
     """The slides' loop body: one batch, one update (steps 1-6), the logs. The critic's fit of the
-    last batch may still run in fitter's worker while this batch is sampled."""
+    last batch runs while this batch is sampled: in fitter's worker process, or here while Ray's
+    workers sample; after the batch it is done (the critic that computes its values has fitted the last)."""
     start = time.perf_counter()
-    rollout = collect_trajectories(envs, actor, config.total_sample_size,
-                                   seed=config.seed if progress.iteration == 0 else None)
-    fitter.wait()  # the critic that computes this batch's values has fitted the last batch
+    rollout = sampler.collect(actor, seed=config.seed if progress.iteration == 0 else None, meanwhile=fitter.wait)
     max_kl = trust_region(config, progress.total_steps)
     info = train_model(actor, critic, fitter.optimizer, rollout.batch, config.gamma, max_kl, update_options(config),
                        fit_critic=fitter.fit)
