@@ -4,16 +4,19 @@
         --seeds 1 2 3 4 5 --max_env_steps 150000 --jobs 2 --out results/Pendulum-v1
 
 Each run is `python train.py --preset P --seed S --max_env_steps N --goal_score inf`
-(so it trains to the budget), with its console output in <out>/<preset>_seed<S>/train.log
-and its result in run.json there; a run with a run.json of the same settings is reused,
-not trained again. Flags this script does not know go to train.py.
+(so it trains to the budget), as a Ray task (benchmarks/sweep.py: --jobs runs side by side on this
+machine, or --address a cluster). It trains in a folder of its own on its node and sends back its
+result and files; in <out>/<preset>_seed<S> the driver writes model.pth, the TensorBoard logs,
+train.log (the console output) and run.json (the result, with the node it ran on). A run whose
+run.json holds the same settings and the same commit is reused, not trained again.
 The final policy is then evaluated deterministically (the mean action) on 10 episodes.
 Written into --out: results.json (every run's curve and evaluation), summary.md (the
 table: steps until the 100-episode average first exceeds the goal, and the final
 deterministic return, mean +- std and median over seeds, and every seed), curves.png
 (score/avg100 against environment steps: mean over seeds and min-max band, one line per preset).
 The runs of benchmarks/sb3_reference.py in <out>/sb3-contrib with the same budget join the table
-and the plot as one more row and line.
+and the plot as one more row and line. --summarize writes these from the runs in --out as they are,
+whatever commit they were measured at, and trains none.
 """
 import argparse
 import contextlib
@@ -22,22 +25,25 @@ import json
 import math
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 
 import numpy as np  # noqa: E402
 
-from jobs import add_run_flags, provenance, run_all  # noqa: E402
 import trpo  # noqa: E402
+from benchmarks.sweep import add_run_flags, code_commit, node, provenance, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, interrupted_message, parse_train_args, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
 from trpo.evaluate import EVAL_SEED, evaluate  # noqa: E402
-from trpo.errors import Interrupted  # noqa: E402
+from trpo.errors import Interrupted, UserError  # noqa: E402
 from trpo.presets import preset_values  # noqa: E402
 
 # options that cannot change what a run learns
 NOT_SETTINGS = ('save_path', 'logdir', 'log_interval', 'threads', 'critic_process', 'run_name', 'quiet', 'eval_interval',
-                'eval_episodes')
+                'eval_episodes', 'address')
+KEPT = ('model.pth', 'train.log', 'logs')  # what a run sends back of its folder (not checkpoint.pth: a sweep's run
+#                                            is never continued, an interrupted one trains again from the start)
 
 
 def settings(argv):
@@ -45,36 +51,65 @@ def settings(argv):
     return {k: v for k, v in dataclasses.asdict(parse_train_args(argv).resolved()).items() if k not in NOT_SETTINGS}
 
 
-def train_and_evaluate(env_name, preset, seed, max_env_steps, out, extra, eval_episodes):
-    """One seed of one preset: returns {'curve': [(steps, avg100)], 'eval': [returns], 'seconds': s}.
-
-    A run whose folder already holds run.json with the same settings is not trained again,
-    so seeds can be added to a results folder one invocation at a time.
-    """
-    folder = os.path.join(out, f'{preset}_seed{seed}')
-    os.makedirs(folder, exist_ok=True)
-    argv = ['--env_name', env_name, '--preset', preset, '--seed', str(seed), '--max_env_steps', str(max_env_steps),
+def train_argv(env_name, preset, seed, max_env_steps, folder, extra):
+    return ['--env_name', env_name, '--preset', preset, '--seed', str(seed), '--max_env_steps', str(max_env_steps),
             '--max_iter_num', str(10 ** 9), '--goal_score', 'inf', '--log_interval', '10',
             '--save_path', folder, '--logdir', os.path.join(folder, 'logs'), *extra]
-    record = os.path.join(folder, 'run.json')
-    if os.path.exists(record):
-        with open(record) as f:
-            run = json.load(f)
-        if run['settings'] == settings(argv) and len(run['eval']) == eval_episodes and 'measured_with' in run:
-            return run  # runs of versions before 0.2 (no 'measured_with') are trained again
-    measured_with = provenance()  # the code the run starts with, whatever changes while it trains
-    with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
-        result = trpo.train(parse_train_args(argv))
-    if result.stop_reason == 'interrupted':  # a stopped run is never taken for a result
-        raise Interrupted(interrupted_message(result), result.signum)
-    history = result.history
-    actor, _ = load_policy(os.path.join(folder, 'model.pth'))
-    scores = evaluate(actor, env_name, eval_episodes, seed=EVAL_SEED)  # episodes training never saw
-    run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'measured_with': measured_with,
-           'curve': [(r.total_steps, r.avg100) for r in history], 'seconds': sum(r.seconds for r in history),
-           'eval': scores}
-    with open(record, 'w') as f:
+
+
+def reused(env_name, preset, seed, max_env_steps, out, extra, eval_episodes, commit=None):
+    """The run in out/<preset>_seed<seed>/run.json if it has the same settings (and commit, if not None), else None."""
+    record = os.path.join(out, f'{preset}_seed{seed}', 'run.json')
+    if not os.path.exists(record):
+        return None
+    with open(record) as f:
+        run = json.load(f)
+    same = run['settings'] == settings(train_argv(env_name, preset, seed, max_env_steps, out, extra))
+    recorded = run.get('measured_with', {}).get('commit')  # none in runs before version 0.2
+    return run if same and len(run['eval']) == eval_episodes and commit in (None, recorded) else None
+
+
+def train_and_evaluate(env_name, preset, seed, max_env_steps, extra, eval_episodes, commit):
+    """A Ray task: one seed of one preset, trained in a folder of its own; returns (run, files): run =
+    {'curve': [(steps, avg100)], 'eval': [returns], 'seconds': s, 'node': ..., ...}, files = {path in the
+    folder: bytes} of what KEPT names."""
+    with tempfile.TemporaryDirectory(prefix='trpo-sweep-') as folder:
+        argv = train_argv(env_name, preset, seed, max_env_steps, folder, extra)
+        with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
+            result = trpo.train(parse_train_args(argv))
+        if result.stop_reason == 'interrupted':  # a stopped run is never taken for a result
+            raise Interrupted(interrupted_message(result), result.signum)
+        history = result.history
+        actor, _ = load_policy(os.path.join(folder, 'model.pth'))
+        scores = evaluate(actor, env_name, eval_episodes, seed=EVAL_SEED)  # episodes training never saw
+        run = {'preset': preset, 'seed': seed, 'settings': settings(argv), 'measured_with': provenance(commit),
+               'node': node(), 'curve': [(r.total_steps, r.avg100) for r in history],
+               'seconds': sum(r.seconds for r in history), 'eval': scores}
+        return run, read_files(folder, KEPT)
+
+
+def read_files(folder, names):
+    """{path relative to folder: bytes} of the files and folders (with all they hold) names lists."""
+    files = {}
+    for name in names:
+        path = os.path.join(folder, name)
+        found = [path] if os.path.isfile(path) else [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
+        for p in found:
+            with open(p, 'rb') as f:
+                files[os.path.relpath(p, folder)] = f.read()
+    return files
+
+
+def write_run(folder, run, files, retried):
+    """A finished run into its folder: its files, then run.json (the result; written last, it marks the run done)."""
+    for name, data in files.items():
+        os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(data)
+    run = {**run, 'retried': retried}
+    with open(os.path.join(folder, 'run.json.tmp'), 'w') as f:
         json.dump(run, f)
+    os.replace(os.path.join(folder, 'run.json.tmp'), os.path.join(folder, 'run.json'))
     return run
 
 
@@ -134,6 +169,10 @@ def summarize(runs, env_name, max_env_steps, goal):
         lines.append(f"| {preset} | {len(rs)} | {steps_range(to_goal)} | {np.median(finals):.1f} "
                      f"({min(finals):.1f} to {max(finals):.1f}) | {np.mean(finals):.1f} ± {np.std(finals):.1f} | "
                      f"{per_seed} | {np.mean([r['seconds'] for r in rs]) / 60:.1f} |")
+    retried = [f"{r['preset']} seed {r['seed']} ({r['retried']} time{'s' if r['retried'] > 1 else ''})"
+               for r in runs if r.get('retried')]
+    if retried:
+        lines += ['', 'Trained again from the start after their worker or node was lost: ' + ', '.join(retried) + '.']
     return '\n'.join(lines) + '\n'
 
 
@@ -163,14 +202,31 @@ def benchmark():
     p.add_argument('--presets', nargs='+', default=['slides', 'tuned'], choices=['slides', 'tuned'])
     p.add_argument('--goal', type=float, default=None,
                    help="score for 'steps to goal'; default: the preset's goal_score for the environment")
+    p.add_argument('--summarize', action='store_true',
+                   help='train nothing: write the table and plot from the run.json files in --out, whatever '
+                        'commit they were measured at')
     args, extra = p.parse_known_args()  # anything else goes to train.py
     parse_train_args(extra, prog='presets.py')  # a flag train.py does not know stops here, once
     out = args.out or os.path.join('results', args.env_name)
     os.makedirs(out, exist_ok=True)
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
-    jobs = [(args.env_name, preset, seed, args.max_env_steps, out, extra, args.eval_episodes)
+    jobs = [(args.env_name, preset, seed, args.max_env_steps, extra, args.eval_episodes)
             for preset in args.presets for seed in args.seeds]
-    runs = run_all(train_and_evaluate, jobs, args.jobs)
+    commit = None if args.summarize else code_commit()
+    runs = [reused(env, preset, seed, steps, out, extra, episodes, commit) for env, preset, seed, steps, extra, episodes
+            in jobs]
+    todo = [k for k, run in enumerate(runs) if run is None]
+    if args.summarize and todo:
+        missing = ', '.join(f'{jobs[k][1]} seed {jobs[k][2]}' for k in todo)
+        raise UserError(f"--summarize: {out} holds no run.json with these settings for {missing}; train them "
+                        "without --summarize")
+
+    def keep(i, result, retried):
+        k = todo[i]
+        runs[k] = write_run(os.path.join(out, f'{jobs[k][1]}_seed{jobs[k][2]}'), *result, retried)
+
+    run_all(train_and_evaluate, [(*jobs[k], commit) for k in todo], keep, args.jobs, args.address,
+            reused=len(jobs) - len(todo))
     with open(os.path.join(out, 'results.json'), 'w') as f:
         json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
                    'extra_flags': extra, 'runs': runs}, f)

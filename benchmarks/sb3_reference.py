@@ -14,7 +14,8 @@ reset seeds 10000-10009 through trpo.evaluate.run_episodes, the function that ev
 package's runs. Writes <out>/seed<S>.json (the 100-episode average after each update, the
 evaluation returns, the training seconds) and <out>/summary.md (default out:
 results/<env_name>/sb3-contrib, where benchmarks/presets.py finds the runs and puts them beside its
-own). A seed whose json holds the same settings is not trained again.
+own). Each seed is a Ray task (benchmarks/sweep.py: --jobs side by side on this machine, or --address a
+cluster); a seed whose json holds the same settings and commit is not trained again.
 """
 import argparse
 import importlib.util
@@ -29,8 +30,8 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from jobs import add_run_flags, provenance, run_all  # noqa: E402
-from presets import summarize  # noqa: E402
+from benchmarks.presets import summarize  # noqa: E402
+from benchmarks.sweep import add_run_flags, code_commit, node, provenance, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.envs import make_env  # noqa: E402
 from trpo.errors import UserError  # noqa: E402
@@ -78,9 +79,23 @@ def make_model(env_name, seed):
     return TRPO('MlpPolicy', envs, seed=seed, **ZOO[env_name])
 
 
-def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
-    """One seed: {'preset', 'seed', 'settings', 'curve': [(steps, avg100)], 'eval': [returns], 'seconds',
-    'measured_with'}, as benchmarks/presets.py records its runs."""
+def run_settings(env_name, max_env_steps, eval_episodes):
+    return {'env_name': env_name, 'max_env_steps': max_env_steps, 'eval_episodes': eval_episodes, **ZOO[env_name]}
+
+
+def reused(path, settings, commit):
+    """The run in path (seed<S>.json) if it has these settings and was measured at commit, else None."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        run = json.load(f)
+    same = run['settings'] == settings and run.get('measured_with', {}).get('commit') == commit
+    return {'preset': PRESET, **run} if same else None
+
+
+def train_and_evaluate(env_name, seed, max_env_steps, eval_episodes, commit):
+    """A Ray task, one seed: {'preset', 'seed', 'settings', 'curve': [(steps, avg100)], 'eval': [returns],
+    'seconds', 'measured_with', 'node'}, as benchmarks/presets.py records its runs."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Curve(BaseCallback):
@@ -97,15 +112,7 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
             if episodes:
                 self.points.append((self.num_timesteps, float(np.mean(episodes))))
 
-    path = os.path.join(out, f'seed{seed}.json')
-    values = ZOO[env_name]
-    settings = {'env_name': env_name, 'max_env_steps': max_env_steps, 'eval_episodes': eval_episodes, **values}
-    if os.path.exists(path):
-        with open(path) as f:
-            run = json.load(f)
-        if run['settings'] == settings:
-            return {'preset': PRESET, **run}
-    measured_with = provenance()  # the code the run starts with
+    measured_with = provenance(commit)
     model = make_model(env_name, seed)
     envs = model.get_env()
     curve = Curve()
@@ -122,11 +129,8 @@ def train_and_evaluate(env_name, seed, max_env_steps, out, eval_episodes):
     env = make_env(env_name)
     scores = run_episodes(env, policy, eval_episodes, seed=10_000)
     env.close()
-    run = {'preset': PRESET, 'seed': seed, 'settings': settings, 'curve': curve.points, 'eval': scores,
-           'seconds': seconds, 'measured_with': measured_with}
-    with open(path, 'w') as f:
-        json.dump(run, f)
-    return run
+    return {'preset': PRESET, 'seed': seed, 'settings': run_settings(env_name, max_env_steps, eval_episodes),
+            'curve': curve.points, 'eval': scores, 'seconds': seconds, 'measured_with': measured_with, 'node': node()}
 
 
 def benchmark():
@@ -141,8 +145,20 @@ def benchmark():
         raise UserError(f"no RL Zoo values for '{args.env_name}' here; choose one of {', '.join(ZOO)}")
     out = args.out or os.path.join('results', args.env_name, 'sb3-contrib')
     os.makedirs(out, exist_ok=True)
-    jobs = [(args.env_name, seed, args.max_env_steps, out, args.eval_episodes) for seed in args.seeds]
-    runs = run_all(train_and_evaluate, jobs, args.jobs)
+    commit = code_commit()
+    settings = run_settings(args.env_name, args.max_env_steps, args.eval_episodes)
+    paths = [os.path.join(out, f'seed{seed}.json') for seed in args.seeds]
+    runs = [reused(path, settings, commit) for path in paths]
+    todo = [k for k, run in enumerate(runs) if run is None]
+
+    def keep(i, run, retried):
+        k = todo[i]
+        runs[k] = {**run, 'retried': retried}
+        with open(paths[k], 'w') as f:
+            json.dump(runs[k], f)
+
+    run_all(train_and_evaluate, [(args.env_name, args.seeds[k], args.max_env_steps, args.eval_episodes, commit)
+                                 for k in todo], keep, args.jobs, args.address, reused=len(runs) - len(todo))
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
     summary = summarize(runs, args.env_name, args.max_env_steps, goal)
     with open(os.path.join(out, 'summary.md'), 'w') as f:

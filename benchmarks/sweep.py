@@ -1,0 +1,146 @@
+"""Seed sweeps on Ray (presets.py, sb3_reference.py): every run is a Ray task of one CPU, on this machine or
+on a cluster.
+
+--address: none starts a Ray for the sweep on this machine with --jobs CPUs, bound to 127.0.0.1 and stopped
+at the end; 'auto' or host:port joins a running cluster, whose CPUs then set how many runs go side by side.
+The code goes to the nodes with the sweep (Ray's working_dir: this checkout without its results); the
+Python packages must be installed on every node. No filesystem is shared: a task returns its result and
+its files, and the driver writes them into --out as each run finishes.
+
+A run whose worker or node dies is submitted again (at most RETRIES times) and its record says how often.
+On the first SIGINT or SIGTERM the driver cancels every pending and running run (a training finishes its
+iteration first) and stops; what finished keeps its files; a second signal kills the runs at once. If the
+driver dies (SIGKILL), a Ray it started for the sweep ends with it.
+"""
+import argparse
+import hashlib
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+from importlib import metadata
+
+from trpo.cluster import connect, first_line
+from trpo.config import int_in, seed_arg
+from trpo.errors import Interrupted, UserError
+from trpo.stop import StopRequest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# what the nodes do not need of the checkout (gitignore patterns)
+EXCLUDES = ['.git', '.venv', '/results', '/save_model', '/logs', '/videos', '__pycache__', '*.pth', '*.egg-info']
+RETRIES = 3
+
+
+def git(*args):
+    return subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def code_commit():
+    """The commit the code is at (git describe --always); where tracked files outside results/ differ from it,
+    '-dirty.' and a hash of that difference, so two different sets of changes never share a name."""
+    head = git('describe', '--always') or 'unknown'
+    diff = git('diff', 'HEAD', '--', '.', ':(exclude)results')
+    return f"{head}-dirty.{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else head
+
+
+def provenance(commit):
+    """What a result was measured with: commit (the driver's code_commit()), and this node's library versions
+    and CPU."""
+    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')),
+               platform.processor() or platform.machine()) if os.path.exists('/proc/cpuinfo') else platform.machine()
+    versions = {}
+    for name in ('torch', 'gymnasium', 'numpy', 'mujoco', 'sb3-contrib', 'stable-baselines3'):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return {'commit': commit, 'python': platform.python_version(), 'versions': versions, 'cpu': cpu,
+            'cpus': os.cpu_count()}
+
+
+def node():
+    """The Ray node a task runs on: {'hostname', 'ip', 'id'}."""
+    import ray
+    return {'hostname': socket.gethostname(), 'ip': ray.util.get_node_ip_address(),
+            'id': ray.get_runtime_context().get_node_id()}
+
+
+positive_int = int_in(1, None, 'a positive integer')
+
+
+class _Seeds(argparse.Action):
+    """--seeds: each seed once (two runs of one seed would train into the same folder)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        repeated = sorted({s for s in values if values.count(s) > 1})
+        if repeated:
+            parser.error(f"--seeds lists {', '.join(map(str, repeated))} more than once")
+        setattr(namespace, self.dest, values)
+
+
+def add_run_flags(p, env_name, seeds, max_env_steps, out_help):
+    """The flags both benchmarks share: which runs, their budget and evaluation, where they run, where they go."""
+    p.add_argument('--env_name', default=env_name)
+    p.add_argument('--seeds', nargs='+', type=seed_arg, action=_Seeds, default=seeds)
+    p.add_argument('--max_env_steps', type=positive_int, default=max_env_steps)
+    p.add_argument('--eval_episodes', type=positive_int, default=10)
+    p.add_argument('--jobs', type=positive_int, default=2,
+                   help='runs side by side on this machine (one CPU each), without --address')
+    p.add_argument('--address', default=None,
+                   help="the Ray cluster to run on: 'auto' (the one this machine is part of) or host:port "
+                        "(default: a Ray started for the sweep on this machine, with --jobs CPUs)")
+    p.add_argument('--out', default=None, help=out_help)
+
+
+def run_all(fn, jobs, keep, cpus, address=None, reused=0):
+    """fn(*job) for every job, each a Ray task of one CPU; keep(k, result, retried) runs here as job k finishes
+    (retried: how many times its worker or node was lost). A run's UserError is raised here; a signal raises
+    Interrupted, which says how many of the reused + len(jobs) runs have finished."""
+    runtime_env = {'working_dir': ROOT, 'excludes': EXCLUDES}
+    with StopRequest() as request, connect(address, num_cpus=cpus, runtime_env=runtime_env) as ray:
+        task = ray.remote(fn).options(num_cpus=1, max_retries=0)
+        pending = {task.remote(*job): k for k, job in enumerate(jobs)}
+        retried, finished = [0] * len(jobs), reused
+        try:
+            while pending and not request.signum:
+                for ref in ray.wait(list(pending), num_returns=1, timeout=0.2)[0]:
+                    k = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as e:  # the run's own error
+                        if isinstance(e.cause, UserError):
+                            raise e.cause from None
+                        raise
+                    except ray.exceptions.RayError as e:  # its worker or node was lost
+                        if retried[k] == RETRIES:
+                            raise UserError(f"run {k + 1} was lost {RETRIES + 1} times ({first_line(e)})") from None
+                        retried[k] += 1
+                        print(f"warning: run {k + 1} of the sweep was lost with its worker or node "
+                              f"({first_line(e)}); submitting it again", file=sys.stderr)
+                        pending[task.remote(*jobs[k])] = k
+                        continue
+                    keep(k, result, retried[k])
+                    finished += 1
+        finally:  # a stop, or an error: nothing goes on training
+            stop(ray, list(pending))
+    if request.signum:
+        raise Interrupted(f"stopped by {signal.Signals(request.signum).name}: {finished} of {reused + len(jobs)} runs "
+                          f"finished and keep their results; run the same command to train the others "
+                          f"(from the start)", request.signum)
+
+
+
+def stop(ray, refs, grace=60):
+    """Cancel the tasks refs: those not started at once; a running training gets SIGINT (Ray's cancel), so it
+    finishes its iteration and removes its folder; whatever still runs after grace seconds is killed."""
+    if not refs:
+        return
+    for ref in refs:
+        ray.cancel(ref)
+    try:
+        ray.wait(refs, num_returns=len(refs), timeout=grace)
+    finally:
+        for ref in refs:
+            ray.cancel(ref, force=True)
