@@ -223,6 +223,11 @@ def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
     (["--max_kl_final", "0.005"], ["--max_kl_final", "--max_kl_schedule linear"]),
     (["--cg_damping", "-0.1"], ["--cg_damping", ">= 0"]),
     (["--preset", "tuned", "--load_model", SHIPPED], ["--load_model", "--preset"]),
+    (["--num_workers", "2"], ["--num_workers", "--sampler ray"]),
+    (["--address", "auto"], ["--address", "--sampler ray"]),
+    (["--sampler", "ray", "--num_workers", "0"], ["--num_workers", "positive"]),
+    (["--sampler", "ray", "--render"], ["--render", "--sampler ray"]),
+    (["--sampler", "ray", "--address", "127.0.0.1:1"], ["--address '127.0.0.1:1'", "no Ray cluster answers there"]),
 ])
 def test_train_bad_input_is_one_line_error(tmp_path, args, words):
     defaults = ["--logdir", str(tmp_path / "logs"), "--save_path", str(tmp_path / "m")]

@@ -7,6 +7,7 @@ network can reach it; 'auto' or host:port joins a running cluster (and leaves it
 import contextlib
 import importlib
 import os
+import socket
 
 from trpo.errors import UserError
 
@@ -30,11 +31,13 @@ def connect(address=None, num_cpus=None, runtime_env=None):
     keeps it from reporting usage; RAY_worker_niceness=0 runs its workers at this process's priority (Ray's
     default, 15, leaves the workers, which do the run's sampling, only what other processes leave over).
     A setting of the user's own wins."""
-    if address is None:
+    if address is None or is_loopback(address):  # else Ray swaps 127.0.0.1 for this machine's network address
         for name, value in (('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0'), ('RAY_USAGE_STATS_ENABLED', '0'),
                             ('RAY_worker_niceness', '0')):
             os.environ.setdefault(name, value)
     ray = import_ray()
+    if address not in (None, 'auto') and '://' not in address:
+        check_listening(address)
     if ray.is_initialized():
         yield ray
         return
@@ -53,6 +56,22 @@ def connect(address=None, num_cpus=None, runtime_env=None):
         yield ray
     finally:
         ray.shutdown()
+
+
+def is_loopback(address):
+    return address.rsplit(':', 1)[0] in ('localhost', '[::1]', '::1') or address.startswith('127.')
+
+
+def check_listening(address):
+    """A UserError at once if nothing accepts connections at host:port (Ray would retry for minutes)."""
+    host, _, port = address.rpartition(':')
+    try:
+        socket.create_connection((host.strip('[]'), int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise UserError(f"--address '{address}': no Ray cluster answers there ({reason}); start one with "
+                        "'ray start --head', pass its host:port or 'auto', or drop --address to start one for "
+                        "this run") from None
 
 
 def first_line(error):
