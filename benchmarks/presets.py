@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 
@@ -101,15 +102,20 @@ def read_files(folder, names):
 
 
 def write_run(folder, run, files, retried):
-    """A finished run into its folder: its files, then run.json (the result; written last, it marks the run done)."""
-    for name, data in files.items():
-        os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
-        with open(os.path.join(folder, name), 'wb') as f:
-            f.write(data)
+    """A finished run into its folder, whole: its files and run.json go into folder.partial, which then takes
+    the place of folder (an earlier run of the same seed, whose files would otherwise mix with these)."""
+    partial, old = f'{folder}.partial', f'{folder}.old'
+    for path in (partial, old):
+        shutil.rmtree(path, ignore_errors=True)
     run = {**run, 'retried': retried}
-    with open(os.path.join(folder, 'run.json.tmp'), 'w') as f:
-        json.dump(run, f)
-    os.replace(os.path.join(folder, 'run.json.tmp'), os.path.join(folder, 'run.json'))
+    for name, data in [*files.items(), ('run.json', json.dumps(run).encode())]:
+        os.makedirs(os.path.dirname(os.path.join(partial, name)), exist_ok=True)
+        with open(os.path.join(partial, name), 'wb') as f:
+            f.write(data)
+    if os.path.exists(folder):
+        os.replace(folder, old)
+    os.replace(partial, folder)
+    shutil.rmtree(old, ignore_errors=True)
     return run
 
 
@@ -225,8 +231,9 @@ def benchmark():
         k = todo[i]
         runs[k] = write_run(os.path.join(out, f'{jobs[k][1]}_seed{jobs[k][2]}'), *result, retried)
 
-    run_all(train_and_evaluate, [(*jobs[k], commit) for k in todo], keep, args.jobs, args.address,
-            reused=len(jobs) - len(todo))
+    if todo:
+        run_all(train_and_evaluate, [(*jobs[k], commit) for k in todo], keep, args.jobs, args.address,
+                reused=len(jobs) - len(todo))
     with open(os.path.join(out, 'results.json'), 'w') as f:
         json.dump({'env_name': args.env_name, 'max_env_steps': args.max_env_steps, 'goal': goal,
                    'extra_flags': extra, 'runs': runs}, f)

@@ -154,11 +154,13 @@ def benchmark():
     def keep(i, run, retried):
         k = todo[i]
         runs[k] = {**run, 'retried': retried}
-        with open(paths[k], 'w') as f:
+        with open(f'{paths[k]}.tmp', 'w') as f:
             json.dump(runs[k], f)
+        os.replace(f'{paths[k]}.tmp', paths[k])
 
-    run_all(train_and_evaluate, [(args.env_name, args.seeds[k], args.max_env_steps, args.eval_episodes, commit)
-                                 for k in todo], keep, args.jobs, args.address, reused=len(runs) - len(todo))
+    if todo:
+        run_all(train_and_evaluate, [(args.env_name, args.seeds[k], args.max_env_steps, args.eval_episodes, commit)
+                                     for k in todo], keep, args.jobs, args.address, reused=len(runs) - len(todo))
     goal = args.goal if args.goal is not None else preset_values('slides', args.env_name)['goal_score']
     summary = summarize(runs, args.env_name, args.max_env_steps, goal)
     with open(os.path.join(out, 'summary.md'), 'w') as f:

@@ -13,6 +13,7 @@ iteration first) and stops; what finished keeps its files; a second signal kills
 driver dies (SIGKILL), a Ray it started for the sweep ends with it.
 """
 import argparse
+import contextlib
 import hashlib
 import os
 import platform
@@ -123,6 +124,12 @@ def run_all(fn, jobs, keep, cpus, address=None, reused=0):
                         continue
                     keep(k, result, retried[k])
                     finished += 1
+            if request.signum and pending:  # runs that finished before the stop are kept, seen or not
+                for ref in ray.wait(list(pending), num_returns=len(pending), timeout=0)[0]:
+                    with contextlib.suppress(ray.exceptions.RayError):
+                        result, k = ray.get(ref), pending.pop(ref)
+                        keep(k, result, retried[k])
+                        finished += 1
         finally:  # a stop, or an error: nothing goes on training
             stop(ray, list(pending))
     if request.signum:

@@ -11,7 +11,7 @@ import socket
 
 from trpo.errors import UserError
 
-INSTALL = "pip install 'trpo[ray]' (or pip install -r requirements-ray.txt)"
+INSTALL = "pip install 'ray>=2.40' (in a checkout of trpo: pip install -r requirements-ray.txt, or pip install '.[ray]')"
 
 
 def import_ray():

@@ -100,7 +100,7 @@ class TrainConfig:
     vector_mode: str = option('sync', 'sync: all environments in this process; async: one process each',
                               choices=('sync', 'async'), python=TEXT)
     sampler: str = option('local', "where batches are sampled: local: in this process, with num_envs environments; "
-                          "ray: in num_workers Ray actors, each with num_envs environments (pip install 'trpo[ray]')",
+                          "ray: in num_workers Ray actors, each with num_envs environments (pip install 'ray>=2.40')",
                           choices=('local', 'ray'), python=TEXT)
     num_workers: Optional[int] = option(None, 'rollout workers of --sampler ray; each collects '
                                         'ceil(total_sample_size / num_workers) steps of whole episodes (default 2)',
@@ -209,6 +209,12 @@ class TrainConfig:
             for name in ('num_workers', 'address'):
                 if getattr(c, name) is not None:
                     raise UserError(f"--{name} is an option of Ray's rollout workers: pass --sampler ray, or drop --{name}")
+        if c.address == '':
+            raise UserError("--address is empty: pass 'auto' or host:port, or drop --address to start a Ray for the run")
+        if c.sampler == 'ray' and c.critic_process == 'on':
+            raise UserError("--critic_process on forks the trainer, which --sampler ray has connected to Ray (a fork "
+                            "would share its connections): with Ray's workers the critic fits in the trainer while they "
+                            "sample; drop --critic_process on")
         if c.sampler == 'ray' and c.render:
             raise UserError("--render shows an environment of this process, and --sampler ray samples in Ray's "
                             "workers: drop one of them")

@@ -26,6 +26,7 @@ from trpo.sampler import Rollout, collect_trajectories
 from trpo.update import Batch
 
 RETRIES = 3  # times a worker's share of one batch is sampled again after the worker died, before the run stops
+START_SECONDS = 300  # for the workers to start (a node may first install the run's code, and import torch)
 
 
 class RolloutWorker:
@@ -45,6 +46,11 @@ class RolloutWorker:
     def where(self):
         """(node id, process id) of this worker."""
         return import_ray().get_runtime_context().get_node_id(), os.getpid()
+
+
+def cause(error):
+    """The first line of what went wrong on the worker (a RayTaskError wraps the worker's own exception)."""
+    return first_line(getattr(error, 'cause', None) or error)
 
 
 def worker_seed(seed, index):
@@ -71,11 +77,20 @@ class RaySampler:
         probe.close()
         self.seed, self.num_envs = config.seed, config.num_envs
         self.steps = -(-config.total_sample_size // config.num_workers)
+        cpus = self.ray.cluster_resources().get('CPU', 0)
+        if cpus < config.num_workers:
+            raise UserError(f"--num_workers {config.num_workers} needs as many CPUs in the Ray cluster, which has "
+                            f"{cpus:g}; pass a smaller --num_workers or add nodes")
         # a worker that dies is restarted, and its sample() call sent to it again (it holds all it needs)
         worker = self.ray.remote(RolloutWorker).options(num_cpus=1, max_restarts=-1, max_task_retries=RETRIES)
         self.workers = [worker.remote(config.env_name, config.num_envs, config.vector_mode, config.threads)
                         for _ in range(config.num_workers)]
-        self.places = self.where()
+        try:
+            self.places = self.ray.get([w.where.remote() for w in self.workers], timeout=START_SECONDS)
+        except self.ray.exceptions.RayError as e:  # an environment or package missing on a node, no free CPU, ...
+            self.close()
+            raise UserError(f"the rollout workers did not start within {START_SECONDS} s ({cause(e)}); check that "
+                            "every node has the packages this run needs, and free CPUs") from None
         self.rng = None  # each worker's generators before its next batch
 
     def first_rng(self):
@@ -96,8 +111,11 @@ class RaySampler:
         try:
             rollouts, rng, places = zip(*self.ray.get(refs))
         except self.ray.exceptions.RayActorError as e:
-            raise UserError(f"a rollout worker died {RETRIES + 1} times in one batch ({first_line(e)}); check the "
+            raise UserError(f"a rollout worker died {RETRIES + 1} times in one batch ({cause(e)}); check the "
                             "Ray cluster's nodes, then continue from the checkpoint") from None
+        except self.ray.exceptions.RayError as e:  # an error inside sample(), or the batch lost on its way
+            raise UserError(f"a rollout worker failed to sample ({cause(e)}); continue from the checkpoint "
+                            "once the cause is fixed") from None
         for i, (was, now) in enumerate(zip(self.places, places)):
             if now != was:
                 self.warn(f"rollout worker {i} was lost (process {was[1]}) and Ray restarted it (process {now[1]}); "
@@ -105,10 +123,6 @@ class RaySampler:
                           "batch is the one the lost worker would have sent")
         self.rng, self.places = list(rng), list(places)
         return merge(rollouts)
-
-    def where(self):
-        """[(node id, process id)] of the workers."""
-        return self.ray.get([w.where.remote() for w in self.workers])
 
     def rng_state(self):
         return {**rng_state(), 'workers': self.rng}

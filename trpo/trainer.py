@@ -61,9 +61,13 @@ def from_checkpoint(path, **changes):
 
 
 def config_of_checkpoint(checkpoint, path, **changes):
-    """The TrainConfig of a loaded checkpoint (read from path), with changes on top."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    """The TrainConfig of a loaded checkpoint (read from path), with changes on top. The Ray cluster it ran on
+    (address) is not carried over; a change of sampler drops the saved worker count with it (resuming checks
+    both, with a message that says so)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {'address'}
     saved = {k: v for k, v in checkpoint['flags'].items() if k in names}
+    if 'sampler' in changes and 'num_workers' not in changes:
+        saved.pop('num_workers', None)
     return TrainConfig(**saved).replace(**changes, load_model=path)
 
 
@@ -273,9 +277,9 @@ def update_options(config):
 
 
 def run_iteration(config, sampler, actor, critic, fitter, progress, writer, console):
-    """The slides' loop body: one batch, one update (steps 1-6), the logs. The critic's fit of the
-    last batch runs while this batch is sampled: in fitter's worker process, or here while Ray's
-    workers sample; after the batch it is done (the critic that computes its values has fitted the last)."""
+    """The slides' loop body: one batch, one update (steps 1-6), the logs. The critic's fit of the last
+    batch runs in fitter's worker process while this batch is sampled, or here: while Ray's workers
+    sample, or after the local sampler's batch. Either way it is done before this batch's values."""
     start = time.perf_counter()
     rollout = sampler.collect(actor, seed=config.seed if progress.iteration == 0 else None, meanwhile=fitter.wait)
     max_kl = trust_region(config, progress.total_steps)
