@@ -102,16 +102,16 @@ class TrainConfig:
     sampler: str = option('local', "where batches are sampled: local: in this process, with num_envs environments; "
                           "ray: in num_workers Ray actors, each with num_envs environments (pip install 'ray>=2.40')",
                           choices=('local', 'ray'), python=TEXT)
-    num_workers: Optional[int] = option(None, 'rollout workers of --sampler ray; each collects '
-                                        'ceil(total_sample_size / num_workers) steps of whole episodes (default 2)',
+    num_workers: Optional[int] = option(None, 'rollout workers of --sampler ray (2 if not given); each collects '
+                                        'ceil(total_sample_size / num_workers) steps of whole episodes',
                                         python=INT, valid=POSITIVE)
     address: Optional[str] = option(None, "the Ray cluster --sampler ray joins: 'auto' (the one this machine is "
                                     "part of) or host:port; default: a Ray started for the run on this machine, "
                                     'reachable from it alone', python=TEXT)
     critic_process: str = option('auto', "fit the critic (step 2) in a second process while the next batch is "
                                  "sampled, with the same result; auto: when it fits in minibatches "
-                                 "(critic_batch_size > 0) and there are 2 or more CPUs", choices=('auto', 'on', 'off'),
-                                 python=TEXT)
+                                 "(critic_batch_size > 0), there are 2 or more CPUs and --sampler is local",
+                                 choices=('auto', 'on', 'off'), python=TEXT)
     threads: int = option(1, 'torch intra-op threads; 1 is fastest for networks this small', python=INT, valid=POSITIVE)
     max_env_steps: Optional[int] = option(None, 'also stop once this many environment steps are done', python=INT,
                                           valid=POSITIVE)
