@@ -1,10 +1,13 @@
 """The benchmark scripts as a user runs them, on a real Ray on 127.0.0.1 (conftest): sweeps on one node and on
 two, a lost node, a stop (Ctrl-C, SIGTERM, SIGKILL) that ends every run and starts no other."""
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -14,6 +17,18 @@ from benchmarks.sweep import code_commit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = [sys.executable, 'benchmarks/presets.py', '--presets', 'tuned']
+
+
+@pytest.fixture(autouse=True)
+def no_run_folders_left():
+    """A run killed with its worker or node (these tests kill some) leaves its folder in the temporary
+    directory, where it trained: remove the ones a test left."""
+    def folders():
+        return set(glob.glob(os.path.join(tempfile.gettempdir(), 'trpo-sweep-*')))
+    before = folders()
+    yield
+    for folder in folders() - before:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def start(*args, **kwargs):
