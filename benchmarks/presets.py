@@ -52,6 +52,12 @@ def settings(argv):
     return {k: v for k, v in dataclasses.asdict(parse_train_args(argv).resolved()).items() if k not in NOT_SETTINGS}
 
 
+def same_settings(recorded, current):
+    """recorded (a run.json's) equals current, an option added since the run counting as at its default then."""
+    defaults = {f.name: f.default for f in dataclasses.fields(trpo.TrainConfig)}
+    return set(recorded) <= set(current) and all(recorded.get(k, defaults.get(k)) == v for k, v in current.items())
+
+
 def train_argv(env_name, preset, seed, max_env_steps, folder, extra):
     return ['--env_name', env_name, '--preset', preset, '--seed', str(seed), '--max_env_steps', str(max_env_steps),
             '--max_iter_num', str(10 ** 9), '--goal_score', 'inf', '--log_interval', '10',
@@ -65,7 +71,7 @@ def reused(env_name, preset, seed, max_env_steps, out, extra, eval_episodes, com
         return None
     with open(record) as f:
         run = json.load(f)
-    same = run['settings'] == settings(train_argv(env_name, preset, seed, max_env_steps, out, extra))
+    same = same_settings(run['settings'], settings(train_argv(env_name, preset, seed, max_env_steps, out, extra)))
     recorded = run.get('measured_with', {}).get('commit')  # none in runs before version 0.2
     return run if same and len(run['eval']) == eval_episodes and commit in (None, recorded) else None
 

@@ -223,6 +223,9 @@ def test_a_run_is_reused_only_with_the_same_settings_and_commit(tmp_path):
     assert reused(*job, 'abc1234') == run
     assert reused(*job, 'def5678') is None  # other code: trained again
     assert reused(*job) == run  # --summarize: whatever commit
+    del run['settings']['sampler']  # a run recorded before --sampler existed: it sampled locally
+    (tmp_path / 'tuned_seed1' / 'run.json').write_text(json.dumps(run))
+    assert reused(*job, 'abc1234') == run
     assert reused('Pendulum-v1', 'tuned', 1, 8192, out, [], 10, 'abc1234') is None  # another budget
     assert reused('Pendulum-v1', 'tuned', 1, 4096, out, ['--max_kl', '0.02'], 10, 'abc1234') is None
     head = subprocess.run(['git', 'describe', '--always'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
