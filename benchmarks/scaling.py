@@ -5,7 +5,7 @@
 
 iterations: seconds per iteration of Hopper-v5 (tuned) with a --batch-step batch, sampled here
 (--sampler local) and by 1 and 2 Ray rollout workers (a Ray of their own, started by the run), and how
-much of it the update takes; the first iteration (the workers' start) is left out.
+much of it the update (steps 1, 3-6) and the critic's fit take; the first iteration (the workers' start) is left out.
 sweep: the wall time of benchmarks/presets.py on tuned Pendulum-v1 for --seeds, on a Ray cluster
 of one node and of two nodes, each of 1 CPU (ray.cluster_utils.Cluster, on this machine).
 Measure on an idle machine: nothing else may run beside it.

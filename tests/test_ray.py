@@ -103,12 +103,17 @@ def test_a_worker_killed_while_sampling_is_restarted_and_the_run_is_unchanged(tm
 
 def test_a_run_with_workers_resumes_bit_for_bit(tmp_path, two_workers):
     first, _ = train(tmp_path, max_iter_num=3, sampler='ray', num_workers=2)
-    resumed = trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6))
+    resumed = trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6, sampler='ray'))
     assert same(load_policy(resumed.paths['model'])[0].state_dict(), two_workers[1])
     with pytest.raises(UserError, match='was trained with --num_workers 2, not 3'):
         trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6, num_workers=3))
     with pytest.raises(UserError, match='was trained with --sampler ray, not local'):
         trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6, sampler='local'))
+
+
+def test_more_workers_than_the_rays_cpus_is_a_one_line_error(tmp_path, local_ray):
+    with pytest.raises(UserError, match='--num_workers 3 needs as many CPUs in the Ray cluster, which has 2'):
+        train(tmp_path, max_iter_num=1, sampler='ray', num_workers=3)
 
 
 def test_train_py_with_two_workers_learns_pendulum_within_the_local_samplers_range(tmp_path):

@@ -228,6 +228,9 @@ def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
     (["--sampler", "ray", "--num_workers", "0"], ["--num_workers", "positive"]),
     (["--sampler", "ray", "--render"], ["--render", "--sampler ray"]),
     (["--sampler", "ray", "--address", "127.0.0.1:1"], ["--address '127.0.0.1:1'", "no Ray cluster answers there"]),
+    (["--sampler", "ray", "--address", "10.0.0.5"], ["--address '10.0.0.5'", "'auto' or host:port"]),
+    (["--sampler", "ray", "--address", ""], ["--address is empty"]),
+    (["--sampler", "ray", "--critic_process", "on"], ["--critic_process on", "--sampler ray"]),
 ])
 def test_train_bad_input_is_one_line_error(tmp_path, args, words):
     defaults = ["--logdir", str(tmp_path / "logs"), "--save_path", str(tmp_path / "m")]

@@ -65,6 +65,8 @@ def is_loopback(address):
 def check_listening(address):
     """A UserError at once if nothing accepts connections at host:port (Ray would retry for minutes)."""
     host, _, port = address.rpartition(':')
+    if not host or not port.isdigit():
+        raise UserError(f"--address '{address}' must be 'auto' or host:port, such as 127.0.0.1:6379")
     try:
         socket.create_connection((host.strip('[]'), int(port)), timeout=5).close()
     except (OSError, ValueError) as e:

@@ -49,8 +49,12 @@ class RolloutWorker:
 
 
 def cause(error):
-    """The first line of what went wrong on the worker (a RayTaskError wraps the worker's own exception)."""
-    return first_line(getattr(error, 'cause', None) or error)
+    """What went wrong on the worker: a RayTaskError's own exception, else the last line of Ray's message (the
+    exception a worker's __init__ raised ends it)."""
+    if getattr(error, 'cause', None) is not None:
+        return first_line(error.cause)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:200]
 
 
 def worker_seed(seed, index):

@@ -62,11 +62,12 @@ def from_checkpoint(path, **changes):
 
 def config_of_checkpoint(checkpoint, path, **changes):
     """The TrainConfig of a loaded checkpoint (read from path), with changes on top. The Ray cluster it ran on
-    (address) is not carried over; a change of sampler drops the saved worker count with it (resuming checks
-    both, with a message that says so)."""
+    (address) is not carried over (train() says so); another sampler drops the saved worker count with it,
+    so that resuming refuses the sampler with a message that names it."""
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {'address'}
     saved = {k: v for k, v in checkpoint['flags'].items() if k in names}
-    if 'sampler' in changes and 'num_workers' not in changes:
+    if changes.get('sampler', saved.get('sampler', 'local')) != saved.get('sampler', 'local') and \
+            'num_workers' not in changes:
         saved.pop('num_workers', None)
     return TrainConfig(**saved).replace(**changes, load_model=path)
 
@@ -110,6 +111,9 @@ def train(config, callbacks=()):
             if checkpoint.get('critic_fit'):  # a /2 checkpoint has none: its fits were done
                 fitter.restore(checkpoint['critic_fit'])
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
+            if checkpoint['flags'].get('address') and config.address is None:
+                console.print(f"note: this run trained on the Ray cluster at --address {checkpoint['flags']['address']}; "
+                              "it goes on with a Ray on this machine (pass --address to go on there)")
         console.start(progress)
         evaluator = stack.enter_context(closing(Evaluator(config, actor)))
         writer = stack.enter_context(closing(open_writer(run_dir, progress, checkpoint)))
@@ -155,6 +159,8 @@ def make_sampler(config, stack, console):
         from trpo.cluster import connect
         from trpo.ray_sampler import RaySampler
         stack.enter_context(connect(config.address, num_cpus=config.num_workers))
+        if config.address is None and config.num_workers > usable_cpus():
+            console.warn(f"--num_workers {config.num_workers} on {usable_cpus()} CPUs: the workers share them")
         sampler = RaySampler(config, console.warn)
         nodes = len({node for node, _ in sampler.places})
         console.print(f"{config.num_workers} rollout workers of {config.num_envs} environments each, on "
