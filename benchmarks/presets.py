@@ -33,7 +33,7 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 
 import trpo  # noqa: E402
-from benchmarks.sweep import add_run_flags, code_commit, node, provenance, run_all  # noqa: E402
+from benchmarks.sweep import add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, interrupted_message, parse_train_args, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
 from trpo.evaluate import EVAL_SEED, evaluate  # noqa: E402
@@ -66,14 +66,11 @@ def train_argv(env_name, preset, seed, max_env_steps, folder, extra):
 
 def reused(env_name, preset, seed, max_env_steps, out, extra, eval_episodes, commit=None):
     """The run in out/<preset>_seed<seed>/run.json if it has the same settings (and commit, if not None), else None."""
-    record = os.path.join(out, f'{preset}_seed{seed}', 'run.json')
-    if not os.path.exists(record):
+    run = recorded(os.path.join(out, f'{preset}_seed{seed}', 'run.json'), commit)
+    if run is None or len(run['eval']) != eval_episodes:
         return None
-    with open(record) as f:
-        run = json.load(f)
     same = same_settings(run['settings'], settings(train_argv(env_name, preset, seed, max_env_steps, out, extra)))
-    recorded = run.get('measured_with', {}).get('commit')  # none in runs before version 0.2
-    return run if same and len(run['eval']) == eval_episodes and commit in (None, recorded) else None
+    return run if same else None
 
 
 def train_and_evaluate(env_name, preset, seed, max_env_steps, extra, eval_episodes, commit):

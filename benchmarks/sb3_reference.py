@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.presets import summarize  # noqa: E402
-from benchmarks.sweep import add_run_flags, code_commit, node, provenance, run_all  # noqa: E402
+from benchmarks.sweep import add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.envs import make_env  # noqa: E402
 from trpo.errors import UserError  # noqa: E402
@@ -85,12 +85,8 @@ def run_settings(env_name, max_env_steps, eval_episodes):
 
 def reused(path, settings, commit):
     """The run in path (seed<S>.json) if it has these settings and was measured at commit, else None."""
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        run = json.load(f)
-    same = run['settings'] == settings and run.get('measured_with', {}).get('commit') == commit
-    return {'preset': PRESET, **run} if same else None
+    run = recorded(path, commit)
+    return {'preset': PRESET, **run} if run is not None and run['settings'] == settings else None
 
 
 def train_and_evaluate(env_name, seed, max_env_steps, eval_episodes, commit):

@@ -15,6 +15,7 @@ driver dies (SIGKILL), a Ray it started for the sweep ends with it.
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import platform
 import signal
@@ -59,6 +60,16 @@ def provenance(commit):
             pass
     return {'commit': commit, 'python': platform.python_version(), 'versions': versions, 'cpu': cpu,
             'cpus': os.cpu_count()}
+
+
+def recorded(path, commit=None):
+    """The run recorded in path (a JSON file), or None if there is none, or (commit not None) it was measured
+    at another commit; runs before version 0.2 recorded no commit."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        run = json.load(f)
+    return run if commit in (None, run.get('measured_with', {}).get('commit')) else None
 
 
 def node():

@@ -69,8 +69,8 @@ def check_listening(address):
         raise UserError(f"--address '{address}' must be 'auto' or host:port, such as 127.0.0.1:6379")
     try:
         socket.create_connection((host.strip('[]'), int(port)), timeout=5).close()
-    except (OSError, ValueError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
         raise UserError(f"--address '{address}': no Ray cluster answers there ({reason}); start one with "
                         "'ray start --head', pass its host:port or 'auto', or drop --address to start one for "
                         "this run") from None

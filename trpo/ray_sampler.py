@@ -22,7 +22,7 @@ from trpo.checkpoint import rng_state, set_rng_state
 from trpo.cluster import first_line, import_ray
 from trpo.envs import make_env, make_vector_env
 from trpo.errors import UserError
-from trpo.sampler import Rollout, collect_trajectories
+from trpo.sampler import Rollout, collect_trajectories, steps_per_sampler
 from trpo.update import Batch
 
 RETRIES = 3  # times a worker's share of one batch is sampled again after the worker died, before the run stops
@@ -80,7 +80,7 @@ class RaySampler:
         self.single_observation_space, self.single_action_space = probe.observation_space, probe.action_space
         probe.close()
         self.seed, self.num_envs = config.seed, config.num_envs
-        self.steps = -(-config.total_sample_size // config.num_workers)
+        self.steps = steps_per_sampler(config)
         cpus = self.ray.cluster_resources().get('CPU', 0)
         if cpus < config.num_workers:
             raise UserError(f"--num_workers {config.num_workers} needs as many CPUs in the Ray cluster, which has "

@@ -81,6 +81,12 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     return Rollout(batch, returns, lengths, end_steps)
 
 
+def steps_per_sampler(config):
+    """The steps each vector env collects per batch: all of them, or with --sampler ray a worker's share,
+    ceil(total_sample_size / num_workers)."""
+    return -(-config.total_sample_size // (config.num_workers or 1))
+
+
 class LocalSampler:
     """--sampler local: a vector env of num_envs environments in this process (the slides' loop, side by side)."""
 
@@ -88,11 +94,11 @@ class LocalSampler:
         self.envs = make_vector_env(config.env_name, config.num_envs, config.vector_mode, render_mode=render_mode)
         self.single_observation_space = self.envs.single_observation_space
         self.single_action_space = self.envs.single_action_space
-        self.total_sample_size = config.total_sample_size
+        self.steps = steps_per_sampler(config)
 
     def collect(self, actor, seed=None, meanwhile=lambda: None):
         """One batch from actor (reset seeded with seed, if not None), then meanwhile()."""
-        rollout = collect_trajectories(self.envs, actor, self.total_sample_size, seed=seed)
+        rollout = collect_trajectories(self.envs, actor, self.steps, seed=seed)
         meanwhile()
         return rollout
 

@@ -24,7 +24,7 @@ from trpo.errors import UserError
 from trpo.evaluate import EVAL_SEED, run_episodes
 from trpo.model import Actor, Critic
 from trpo.progress import Console
-from trpo.sampler import LocalSampler
+from trpo.sampler import LocalSampler, steps_per_sampler
 from trpo.update import UpdateInfo, UpdateOptions, train_model, update_running_stats
 
 
@@ -146,11 +146,6 @@ def stop_reason(config, progress, record, stop):
     if config.max_iter_num is not None and progress.iteration >= config.max_iter_num:
         return 'max_iter_num'
     return None
-
-
-def steps_per_sampler(config):
-    """The steps each vector env collects per batch: all of them, or with --sampler ray a worker's share."""
-    return -(-config.total_sample_size // (config.num_workers or 1))
 
 
 def make_sampler(config, stack, console):
