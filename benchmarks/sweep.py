@@ -8,9 +8,9 @@ Python packages must be installed on every node. No filesystem is shared: a task
 its files, and the driver writes them into --out as each run finishes.
 
 A run whose worker or node dies is submitted again (at most RETRIES times) and its record says how often.
-On the first SIGINT or SIGTERM the driver cancels every pending and running run (a training finishes its
-iteration first) and stops; what finished keeps its files; a second signal kills the runs at once. If the
-driver dies (SIGKILL), a Ray it started for the sweep ends with it.
+On the first SIGINT or SIGTERM the driver cancels every pending and running run (a running one is killed)
+and stops; what finished keeps its files. If the driver dies (SIGKILL), a Ray it started for the sweep ends
+with it.
 """
 import argparse
 import contextlib
@@ -149,16 +149,9 @@ def run_all(fn, jobs, keep, cpus, address=None, reused=0):
                           f"(from the start)", request.signum)
 
 
-
-def stop(ray, refs, grace=60):
-    """Cancel the tasks refs: those not started at once; a running training gets SIGINT (Ray's cancel), so it
-    finishes its iteration and removes its folder; whatever still runs after grace seconds is killed."""
-    if not refs:
-        return
+def stop(ray, refs):
+    """Cancel the tasks refs: those not started, and those running (their worker process is killed). One cancel
+    each: a SIGINT (Ray's graceful cancel) and then a kill for the same task once made Ray 2.60's driver abort
+    ('Tried to complete task that was not pending') when the task replied in between."""
     for ref in refs:
-        ray.cancel(ref)
-    try:
-        ray.wait(refs, num_returns=len(refs), timeout=grace)
-    finally:
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        ray.cancel(ref, force=True)
