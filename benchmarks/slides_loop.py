@@ -23,9 +23,15 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere: 
 
 from trpo.envs import make_env
 from trpo.model import Actor, Critic
-from trpo.utils import (flat_grad, flat_params, get_returns, hessian_vector_product,
-                        kl_divergence, update_model)
+from trpo.utils import flat_grad, flat_params, get_returns, kl_divergence, update_model
 from torch.distributions import Normal
+
+
+def hessian_vector_product(actor, states, p, damping=1e-1):
+    """The slides' H p: the mean KL rebuilt, its gradient with create_graph, then the gradient of (grad^T p)."""
+    kl = kl_divergence(new_actor=actor, old_actor=actor, states=states).mean()
+    kl_grad = flat_grad(torch.autograd.grad(kl, actor.parameters(), create_graph=True))
+    return flat_grad(torch.autograd.grad(kl_grad @ p.detach(), actor.parameters())) + damping * p
 
 
 def slides_surrogate(actor, advantages, states, old_policy, actions):

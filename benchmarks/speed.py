@@ -17,8 +17,8 @@ unless a line says otherwise. It prints the machine, then:
    training process, and the ratios. For each, where the time went in the training process
    (sampling, the actor's update, the critic's fit, waiting for the worker, checkpoints, the rest)
    and the seconds the worker spent fitting beside it.
-3. One update on a Pendulum batch, and one CG solve with the reference (double backward) and the
-   fast Fisher-vector product.
+3. One update on a Pendulum batch, and one CG solve with the package's hessian_vector_product (the
+   Fisher form on one kept forward pass) and with the slides' (the double backward, rebuilt each time)
 """
 import argparse
 import contextlib
@@ -49,7 +49,7 @@ from trpo.envs import make_vector_env  # noqa: E402
 from trpo.model import Actor, Critic  # noqa: E402
 from trpo.sampler import collect_trajectories  # noqa: E402
 from trpo.update import train_model  # noqa: E402
-from trpo.utils import conjugate_gradient, hessian_vector_product, make_fisher_vector_product  # noqa: E402
+from trpo.utils import conjugate_gradient, fisher_graph, hessian_vector_product  # noqa: E402
 
 # where a run's time goes: the package's functions a Stopwatch times, by the name they are called by
 PARTS = {'sampling': (trpo.sampler, 'collect_trajectories'), 'update': (trpo.trainer, 'train_model'),
@@ -188,16 +188,20 @@ def update_timings(repeats):
         train_model(a, c, make_critic_optimizer(c, 1e-3), batch, 0.99, 0.01)
 
     g = torch.randn(sum(p.numel() for p in actor.parameters()))
-    reference = lambda v: hessian_vector_product(actor, batch.states, v)  # noqa: E731
+    slides = lambda v: slides_loop.hessian_vector_product(actor, batch.states, v)  # noqa: E731
+
+    def package_solve():
+        graph = fisher_graph(actor, batch.states)
+        return conjugate_gradient(lambda v: hessian_vector_product(graph, v), g)
+
     print('\n3. One update on a 2,200-step Pendulum batch (the slides preset), median of', repeats)
-    ms = {'update (steps 1-6), fast FVP': median_ms(one_update, repeats),
-          'CG solve (10 iters), reference FVP': median_ms(lambda: conjugate_gradient(reference, g), repeats),
-          'CG solve (10 iters), fast FVP': median_ms(
-              lambda: conjugate_gradient(make_fisher_vector_product(actor, batch.states), g), repeats)}
+    ms = {'update (steps 1-6)': median_ms(one_update, repeats),
+          "CG solve (10 iters), the slides' H p": median_ms(lambda: conjugate_gradient(slides, g), repeats),
+          'CG solve (10 iters), the package\'s H p': median_ms(package_solve, repeats)}
     for name, value in ms.items():
         print(f'{name:48s} {value:8.1f} ms')
-    ratio = ms['CG solve (10 iters), reference FVP'] / ms['CG solve (10 iters), fast FVP']
-    print(f'fast / reference: CG solve {ratio:.2f}x')
+    ratio = ms["CG solve (10 iters), the slides' H p"] / ms["CG solve (10 iters), the package's H p"]
+    print(f"the slides' / the package's: CG solve {ratio:.2f}x")
 
 
 def main():

@@ -10,7 +10,7 @@ import torch
 from torch.func import functional_call
 
 from trpo.model import Actor
-from trpo.utils import flat_params
+from trpo.utils import flat_grad, flat_params, kl_divergence
 
 
 @pytest.fixture
@@ -52,3 +52,20 @@ def explicit_kl_hessian(actor, states, to_distribution=gaussian):
         return torch.distributions.kl_divergence(old, new).mean()
 
     return torch.autograd.functional.hessian(mean_kl, theta0)
+
+
+def slides_hessian_vector_product(actor, states, p, damping=0.1):
+    """The slides' H p, a reference: rebuild the mean KL, grad with create_graph, then grad of (grad^T p)."""
+    kl = kl_divergence(new_actor=actor, old_actor=actor, states=states).mean()
+    kl_grad = flat_grad(torch.autograd.grad(kl, actor.parameters(), create_graph=True))
+    return flat_grad(torch.autograd.grad(kl_grad @ p, actor.parameters())) + damping * p
+
+
+TIERS = ('integration', 'learning', 'ray')
+
+
+def pytest_collection_modifyitems(items):
+    """A test not marked integration, learning or ray is a unit test: `pytest -m unit` is the quick tier."""
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.unit)

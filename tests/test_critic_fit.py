@@ -1,4 +1,5 @@
-"""Step 2 by hand and in a worker process, and actions sampled in NumPy: the same numbers as the reference paths."""
+"""Step 2 beside the sampling, here or in a worker process: update_critic's numbers, whatever happens to the worker."""
+import copy
 import multiprocessing
 import os
 import signal
@@ -12,13 +13,15 @@ import torch
 
 import trpo
 from trpo.cli import parse_train_args
-from trpo.critic_fit import CriticFitter, fit_critic_layers, make_critic_optimizer
+from trpo.critic_fit import CriticFitter, critic_seed, make_critic_optimizer
 from trpo.checkpoint import load_checkpoint
 from trpo.errors import UserError
-from trpo.model import Actor, Critic, NumpyActor
+from trpo.model import Critic, RunningNorm
 from trpo.trainer import use_critic_process
 from trpo.utils import update_critic
 from test_scripts import ROOT
+
+pytestmark = pytest.mark.integration
 
 
 def twin_critics(hidden=256, state_size=11):
@@ -28,26 +31,29 @@ def twin_critics(hidden=256, state_size=11):
     return a, b
 
 
-def test_one_hand_written_gradient_equals_autograds():
-    critic, _ = twin_critics(hidden=32, state_size=5)
-    x, y = torch.randn(40, 5), torch.randn(40)
-    loss = torch.nn.functional.mse_loss(critic(x).squeeze(-1), y)
-    expected = torch.autograd.grad(loss, list(critic.parameters()))
-    optimizer = torch.optim.SGD(critic.parameters(), lr=0.0)  # a step that leaves the weights: only .grad is read
-    fit_critic_layers(critic, optimizer, x, y, epochs=1, batch_size=0, generator=None)
-    for param, grad in zip(critic.parameters(), expected):
-        torch.testing.assert_close(param.grad, grad, rtol=1e-5, atol=1e-7)
-
-
-def test_the_hand_written_fit_takes_the_same_adam_steps_as_update_critic():
-    """Five epochs of minibatches of 64 (80 Adam steps) on a 256-unit critic, the same shuffles."""
+@pytest.mark.parametrize('use_process', [False, True])
+def test_the_fitter_runs_update_critic_on_the_critic_as_it_was_sampled_with(use_process):
+    """Five epochs of minibatches of 64 (80 Adam steps) on a 256-unit critic with running statistics: through the
+    fitter (here, or in its worker) the critic ends bit for bit where update_critic called on it directly ends,
+    with the minibatches drawn from the fitter's generator, even though the statistics move on before it runs."""
     a, b = twin_critics()
+    norm = RunningNorm(11)
+    norm.update(3 * torch.randn(500, 11) + 1)
+    a.obs_norm, b.obs_norm = copy.deepcopy(norm), norm
     initial = [p.clone() for p in a.parameters()]
     x, y = torch.randn(1000, 11), torch.randn(1000)
-    update_critic(a, make_critic_optimizer(a, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(3))
-    fit_critic_layers(b, make_critic_optimizer(b, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(3))
+    update_critic(a, make_critic_optimizer(a, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(critic_seed(3)))
+    fitter = CriticFitter(seed=3, use_process=use_process)
+    try:
+        fitter.update_critic(b, make_critic_optimizer(b, 3e-4), x, y, 5, 64)
+        norm.update(torch.randn(100, 11))  # the batch joins the statistics before the fit is done
+        rng = torch.get_rng_state()
+        fitter.wait()
+    finally:
+        fitter.close()
+    assert torch.equal(torch.get_rng_state(), rng)  # the fit drew none of torch's random numbers (the action noise)
     for p, q, p0 in zip(a.parameters(), b.parameters(), initial):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        assert torch.equal(p, q)
         assert (p - p0).abs().max() > 1e-5  # 80 Adam steps moved every parameter
 
 
@@ -56,14 +62,14 @@ def fitted(use_process, jobs=3, kill=None, epochs=4):
     critic, _ = twin_critics(hidden=64)
     optimizer = make_critic_optimizer(critic, 1e-3)
     warnings = []
-    fitter = CriticFitter(critic, optimizer, seed=7, use_process=use_process, warn=warnings.append)
+    fitter = CriticFitter(seed=7, use_process=use_process, warn=warnings.append)
     try:
         for k in range(jobs):
             torch.manual_seed(k)
             states, targets = torch.randn(500, 11), torch.randn(500)
             if kill:
                 kill(fitter, k, 'before')
-            fitter.fit(states, targets, epochs=epochs, batch_size=64)
+            fitter.update_critic(critic, optimizer, states, targets, epochs=epochs, batch_size=64)
             if kill:
                 kill(fitter, k, 'after')
         fitter.wait()
@@ -124,8 +130,8 @@ def test_a_pending_fit_runs_at_the_learning_rate_it_started_with(use_process):
     for lr_now in (1e-3, 5e-4):  # the checkpoint's rate, and a resume with --critic_lr 5e-4
         critic, _ = twin_critics(hidden=16)
         optimizer = make_critic_optimizer(critic, lr_now)
-        fitter = CriticFitter(critic, optimizer, seed=0, use_process=use_process)
-        fitter.restore({'generator': torch.Generator().get_state(), 'pending': pending})
+        fitter = CriticFitter(seed=0, use_process=use_process)
+        fitter.restore({'generator': torch.Generator().get_state(), 'pending': pending}, critic, optimizer)
         fitter.wait()
         fitter.close()
         assert optimizer.param_groups[0]['lr'] == lr_now
@@ -189,35 +195,6 @@ def test_a_killed_worker_costs_a_warning_and_nothing_else(tmp_path, capsys):
     assert "warning: the critic's worker process ended" in err and 'fitting in this process from now on' in err
 
 
-@pytest.mark.parametrize('options', [dict(), dict(learn_std=True, log_std_init=-0.5, normalize_obs=True),
-                                     dict(discrete=True, normalize_obs=True)])
-def test_the_numpy_actor_is_the_actor_to_float32_rounding_and_draws_the_same_noise(options):
-    torch.manual_seed(0)
-    actor = Actor(5, 3, **options)
-    if options.get('normalize_obs'):
-        actor.obs_norm.update(3 * torch.randn(50, 5) + 1)
-    if options.get('learn_std'):
-        actor.log_std.data = torch.tensor([-0.5, 0.3, 0.0])  # a std per action dimension
-    states = 4 * np.random.default_rng(0).standard_normal((200, 5))
-    states[:20] *= 100  # beyond the observation clip (10 std)
-    with torch.no_grad():
-        policy = actor(torch.as_tensor(states, dtype=torch.float32))
-    numpy_actor = NumpyActor(actor)
-    expected = policy.logits if actor.discrete else policy.mu
-    np.testing.assert_allclose(numpy_actor.forward(states), expected.numpy(), rtol=1e-5, atol=1e-6)
-    torch.manual_seed(1)
-    reference = policy.sample().numpy()
-    torch.manual_seed(1)
-    sampled = numpy_actor.sample(states)
-    assert sampled.dtype == reference.dtype and sampled.shape == reference.shape
-    if actor.discrete:  # the same uniform draws: only a probability within rounding of a boundary could differ
-        assert (sampled == reference).mean() > 0.99
-    else:
-        np.testing.assert_allclose(sampled, reference, rtol=1e-5, atol=1e-5)
-    actor.fc1.bias.data += 1.0  # a snapshot: later changes to the actor do not reach it
-    np.testing.assert_allclose(numpy_actor.forward(states), expected.numpy(), rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
 def test_the_worker_ends_with_a_trainer_killed_by_sigkill(tmp_path):
     proc = subprocess.Popen([sys.executable, 'train.py', *tuned_pendulum(tmp_path, 'a', '--critic_process', 'on',
@@ -248,10 +225,7 @@ def children(pid):
 
 def test_the_minibatch_generator_does_not_replay_torchs_global_stream():
     """Seeded with --seed itself, the critic's shuffles would reuse the random numbers of the action noise."""
-    critic, _ = twin_critics(hidden=8)
-    fitter = CriticFitter(critic, make_critic_optimizer(critic, 1e-3), seed=500)
+    fitter = CriticFitter(seed=500)
     torch.manual_seed(500)
     assert not torch.equal(torch.randperm(1000, generator=fitter.generator), torch.randperm(1000))
-    again = CriticFitter(critic, make_critic_optimizer(critic, 1e-3), seed=500)
-    assert torch.equal(again.generator.get_state(), CriticFitter(critic, make_critic_optimizer(critic, 1e-3),
-                                                                seed=500).generator.get_state())
+    assert torch.equal(CriticFitter(seed=500).generator.get_state(), CriticFitter(seed=500).generator.get_state())

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Categorical as TorchCategorical, kl_divergence as torch_kl
 
-from conftest import explicit_kl_hessian
+from conftest import explicit_kl_hessian, slides_hessian_vector_product
 import trpo
 from trpo import cli
 from trpo.distributions import Categorical
@@ -14,7 +14,7 @@ from trpo.envs import env_action
 from trpo.model import Actor
 from trpo.evaluate import run_episodes
 from trpo.utils import (flat_grad, flat_params, get_action, get_entropy, get_log_prob, hessian_vector_product,
-                        kl_divergence, make_fisher_vector_product, surrogate_loss, update_model)
+                        kl_divergence, fisher_graph, surrogate_loss, update_model)
 
 
 @pytest.fixture
@@ -100,13 +100,13 @@ def test_surrogate_away_from_the_old_policy_is_the_mean_probability_ratio_times_
     np.testing.assert_allclose(surrogate_loss(discrete_actor, adv, states, old, actions).item(), by_hand, rtol=1e-10)
 
 
-def test_fast_fisher_vector_product_matches_the_explicit_hessian_and_the_double_backward(discrete_actor, states):
+def test_hessian_vector_product_matches_the_explicit_hessian_and_the_slides_double_backward(discrete_actor, states):
     H = explicit_kl_hessian(discrete_actor, states, lambda policy: TorchCategorical(logits=policy[0]))
-    fast = make_fisher_vector_product(discrete_actor, states, damping=0.1)
+    graph = fisher_graph(discrete_actor, states)
     for seed in range(3):
         p = torch.randn(H.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-        torch.testing.assert_close(fast(p), H @ p + 0.1 * p)
-        torch.testing.assert_close(hessian_vector_product(discrete_actor, states, p, damping=0.1), H @ p + 0.1 * p)
+        torch.testing.assert_close(hessian_vector_product(graph, p, damping=0.1), H @ p + 0.1 * p)
+        torch.testing.assert_close(slides_hessian_vector_product(discrete_actor, states, p, damping=0.1), H @ p + 0.1 * p)
 
 
 def test_cartpole_actions_reach_the_environment_as_indices():
@@ -141,6 +141,7 @@ def test_evaluation_plays_the_most_probable_action_or_samples_the_softmax():
     np.testing.assert_allclose(freq, logits.softmax(-1)[0].numpy(), atol=0.05)  # 900 draws: 3 standard errors
 
 
+@pytest.mark.integration
 def test_train_writes_a_categorical_model_that_test_loads_and_evaluates(tmp_path):
     result = trpo.train(trpo.TrainConfig(env_name='CartPole-v1', max_iter_num=2, total_sample_size=256,
                                          eval_interval=1, eval_episodes=2, save_path=str(tmp_path / 'm'),
@@ -164,6 +165,7 @@ def test_train_writes_a_categorical_model_that_test_loads_and_evaluates(tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
 
 
+@pytest.mark.integration
 def test_test_py_runs_a_categorical_model(tmp_path, capsys):
     trpo.train(trpo.TrainConfig(env_name='CartPole-v1', max_iter_num=1, total_sample_size=256,
                                 save_path=str(tmp_path), logdir=str(tmp_path / 'l'), quiet=True))
@@ -195,6 +197,7 @@ class WithSpaces(gym.Env):
         self.observation_space, self.action_space = observation_space, action_space
 
 
+@pytest.mark.integration
 def test_smoke_lunarlander_trains_an_iteration(tmp_path):
     """Smoke test: the Box2D environment of the tuned discrete presets installs and trains (gymnasium[box2d])."""
     pytest.importorskip('Box2D', reason='LunarLander-v3 needs the box2d extra: pip install "gymnasium[box2d]"')

@@ -4,13 +4,11 @@ import torch
 import torch.nn as nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
-from conftest import call_with_flat, explicit_kl_hessian
+from conftest import call_with_flat, explicit_kl_hessian, slides_hessian_vector_product
 from trpo.distributions import Gaussian
 from trpo.model import Actor, Critic
-from trpo.utils import (conjugate_gradient, flat_grad, flat_params,
-                        get_log_prob, get_returns, hessian_vector_product, kl_divergence,
-                        make_fisher_vector_product,
-                        surrogate_loss, update_model)
+from trpo.utils import (conjugate_gradient, fisher_graph, flat_grad, flat_params, get_log_prob, get_returns,
+                        hessian_vector_product, kl_divergence, surrogate_loss, update_model)
 
 
 def test_actor_has_the_slides_parameter_count_on_pendulum():
@@ -88,7 +86,7 @@ def test_kl_divergence_of_identical_policies_is_zero(tiny_actor, states):
 def test_hessian_vector_product_matches_explicit_hessian(tiny_actor, states):
     H = explicit_kl_hessian(tiny_actor, states)
     p = torch.randn(H.shape[0], dtype=torch.float64)
-    torch.testing.assert_close(hessian_vector_product(tiny_actor, states, p, damping=0.1), H @ p + 0.1 * p)
+    torch.testing.assert_close(hessian_vector_product(fisher_graph(tiny_actor, states), p, damping=0.1), H @ p + 0.1 * p)
 
 
 def test_fisher_of_fixed_std_gaussian_is_jacobian_gram(tiny_actor, states):
@@ -97,7 +95,7 @@ def test_fisher_of_fixed_std_gaussian_is_jacobian_gram(tiny_actor, states):
     J = torch.autograd.functional.jacobian(lambda t: call_with_flat(tiny_actor, t, states)[0], theta)  # (16, 2, P)
     F = torch.einsum('sap,saq->pq', J, J) / len(states)
     p = torch.randn(len(theta), dtype=torch.float64)
-    torch.testing.assert_close(hessian_vector_product(tiny_actor, states, p, damping=0.0), F @ p)
+    torch.testing.assert_close(hessian_vector_product(fisher_graph(tiny_actor, states), p, damping=0.0), F @ p)
 
 
 def test_conjugate_gradient_solves_spd_system():
@@ -140,28 +138,27 @@ def test_flat_params_update_model_round_trip():
     assert torch.equal(flat_params(a), theta)  # a copy, not a view of a's weights
 
 
-def test_fast_fisher_vector_product_matches_the_reference(tiny_actor, states):
-    fast = make_fisher_vector_product(tiny_actor, states, damping=0.1)
-    for seed in range(3):  # the kept graph serves many vectors
-        p = torch.randn(sum(q.numel() for q in tiny_actor.parameters()), generator=torch.Generator().manual_seed(seed),
-                        dtype=torch.float64)
-        ref = hessian_vector_product(tiny_actor, states, p, damping=0.1)
-        assert ((fast(p) - ref).norm() / ref.norm()).item() < 1e-5
+def test_hessian_vector_product_matches_the_slides_double_backward_for_many_vectors_on_one_graph(tiny_actor, states):
+    graph = fisher_graph(tiny_actor, states)
     H = explicit_kl_hessian(tiny_actor, states)
-    torch.testing.assert_close(fast(p), H @ p + 0.1 * p)
+    for seed in range(3):  # the kept forward pass serves every vector of an update
+        p = torch.randn(H.shape[0], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        ref = slides_hessian_vector_product(tiny_actor, states, p, damping=0.1)
+        torch.testing.assert_close(hessian_vector_product(graph, p, damping=0.1), ref)
+        torch.testing.assert_close(hessian_vector_product(graph, p, damping=0.1), H @ p + 0.1 * p)
 
 
-def test_fast_fisher_vector_product_with_learned_std_matches_explicit_hessian(states):
+def test_hessian_vector_product_with_learned_std_matches_explicit_hessian(states):
     policy = LearnedStd(0)
     H = explicit_kl_hessian(policy, states)
     p = torch.randn(H.shape[0], dtype=torch.float64)
-    torch.testing.assert_close(make_fisher_vector_product(policy, states, damping=0.1)(p), H @ p + 0.1 * p)
-    torch.testing.assert_close(hessian_vector_product(policy, states, p, damping=0.1), H @ p + 0.1 * p)
+    torch.testing.assert_close(hessian_vector_product(fisher_graph(policy, states), p, damping=0.1), H @ p + 0.1 * p)
+    torch.testing.assert_close(slides_hessian_vector_product(policy, states, p, damping=0.1), H @ p + 0.1 * p)
 
 
-def test_fast_fisher_vector_product_on_pendulum_size_actor_matches_reference():
+def test_hessian_vector_product_on_pendulum_size_actor_matches_the_slides_double_backward():
     torch.manual_seed(0)
     actor, states = Actor(3, 1, 64), torch.randn(512, 3)
     p = torch.randn(4481)
-    ref = hessian_vector_product(actor, states, p)
-    assert ((make_fisher_vector_product(actor, states)(p) - ref).norm() / ref.norm()).item() < 1e-5
+    ref = slides_hessian_vector_product(actor, states, p)
+    assert ((hessian_vector_product(fisher_graph(actor, states), p) - ref).norm() / ref.norm()).item() < 1e-5

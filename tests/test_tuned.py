@@ -15,7 +15,7 @@ from trpo.checkpoint import Progress, load_checkpoint, load_policy
 from trpo.envs import make_vector_env
 from trpo.model import Actor, Critic, RunningNorm
 from trpo.sampler import collect_trajectories
-from trpo.utils import get_gae, make_fisher_vector_product, update_critic
+from trpo.utils import fisher_graph, get_gae, hessian_vector_product, update_critic
 
 
 def gae_by_definition(rewards, ends, terminal, values, next_values, gamma, lam):
@@ -71,7 +71,7 @@ def test_learned_std_actor_with_normalized_obs_has_the_exact_fisher_product(stat
     assert actor.log_std.requires_grad and len(list(actor.parameters())) == 7
     H = explicit_kl_hessian(actor, states)
     p = torch.randn(H.shape[0], dtype=torch.float64)
-    torch.testing.assert_close(make_fisher_vector_product(actor, states, damping=0.1)(p), H @ p + 0.1 * p)
+    torch.testing.assert_close(hessian_vector_product(fisher_graph(actor, states), p, damping=0.1), H @ p + 0.1 * p)
 
 
 def test_critic_epochs_take_one_adam_step_per_minibatch_and_fit_better():
@@ -151,6 +151,7 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
         (0.99, 2048, 0.01, -0.5, float("inf"))
 
 
+@pytest.mark.integration
 def test_default_training_is_the_slides_values_spelled_out(tmp_path):
     """`python train.py` trains exactly as with every value of the slides' algorithm given as a flag
     (same process, same machine: bit for bit, with no golden numbers that another BLAS would change)."""
@@ -172,6 +173,7 @@ def test_default_training_is_the_slides_values_spelled_out(tmp_path):
     assert default != averages(*spelled_out[:-1], "501")  # the comparison can tell two runs apart
 
 
+@pytest.mark.integration
 def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_path):
     train_main(["--preset", "tuned", "--max_env_steps", "3000", "--save_path", str(tmp_path / "m"),
                        "--logdir", str(tmp_path / "l")])
@@ -191,6 +193,7 @@ def test_tuned_model_carries_its_normalization_and_learned_std_to_test_py(tmp_pa
     assert ckpt["critic"]["return_norm.count"].item() == 3600
 
 
+@pytest.mark.integration
 def test_tuned_resume_is_bit_for_bit_too(tmp_path):
     common = ["--preset", "tuned", "--logdir", str(tmp_path / "l")]
     train_main([*common, "--max_iter_num", "4", "--save_path", str(tmp_path / "a")])
@@ -201,11 +204,16 @@ def test_tuned_resume_is_bit_for_bit_too(tmp_path):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
 
 
+@pytest.mark.learning
 def test_tuned_training_learns_pendulum_in_30000_steps(tmp_path):
-    history = train_main(["--preset", "tuned", "--max_env_steps", "30000", "--seed", "1",
-                                 "--save_path", str(tmp_path / "m"), "--logdir", str(tmp_path / "l")])
-    first, last = history.history[0].avg100, history.history[-1].avg100
-    assert last > first + 500, (first, last)
+    """The median gain of seeds 1-3. One seed's gain is a draw from a wide distribution (seeds 1-8 gained 482 to
+    767 at commit 'one path', 422 to 688 before): a single seed near the margin fails on float rounding alone."""
+    gains = []
+    for seed in ("1", "2", "3"):
+        history = train_main(["--preset", "tuned", "--max_env_steps", "30000", "--seed", seed, "--quiet",
+                              "--save_path", str(tmp_path / seed), "--logdir", str(tmp_path / "l")])
+        gains.append(history.history[-1].avg100 - history.history[0].avg100)
+    assert sorted(gains)[1] > 500, gains
 
 
 def test_orthogonal_init_gives_orthogonal_layers_and_a_near_zero_first_policy_mean():
@@ -223,6 +231,7 @@ def test_orthogonal_init_gives_orthogonal_layers_and_a_near_zero_first_policy_me
     assert mu.abs().max() < 0.1
 
 
+@pytest.mark.integration
 def test_linear_max_kl_schedule_shrinks_the_trust_region_to_zero_over_the_budget(tmp_path, monkeypatch):
     real, deltas = trpo.trainer.train_model, []
 

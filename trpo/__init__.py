@@ -13,7 +13,7 @@ from trpo.evaluate import evaluate
 from trpo.model import Actor, Critic, RunningNorm
 from trpo.trainer import IterationRecord, TrainResult, from_checkpoint, train
 from trpo.update import Batch, UpdateInfo, UpdateOptions, train_model, update_running_stats
-from trpo.utils import (LineSearchResult, backtracking_line_search, conjugate_gradient, discounted_sum,
-                        flat_grad, flat_params, get_action, get_entropy, get_gae,
-                        get_log_prob, get_returns, hessian_vector_product, kl_divergence,
-                        make_fisher_vector_product, normalize, surrogate_loss, update_critic, update_model)
+from trpo.utils import (FisherGraph, LineSearchResult, backtracking_line_search, conjugate_gradient, discounted_sum,
+                        fisher_graph, flat_grad, flat_params, get_action, get_entropy, get_gae, get_log_prob,
+                        get_returns, hessian_vector_product, kl_divergence, normalize, surrogate_loss,
+                        update_critic, update_model)

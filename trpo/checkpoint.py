@@ -1,10 +1,8 @@
 """model.pth (the policy) and checkpoint.pth (the whole training state). Written atomically, loaded safely."""
 import os
-import random
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from trpo.errors import UserError
@@ -13,8 +11,7 @@ from trpo.model import Actor
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # shipped, never written
 POLICY_FORMAT = "trpo-policy/1"
-CHECKPOINT_FORMAT = "trpo-checkpoint/3"  # /2: with the best evaluation; /3: with the critic's fit (version 0.3)
-READABLE_CHECKPOINTS = ("trpo-checkpoint/2", CHECKPOINT_FORMAT)  # a /2 checkpoint has no fit under way
+CHECKPOINT_FORMAT = "trpo-checkpoint/3"  # /3: with the critic's fit under way (version 0.3)
 
 
 def atomic_save(obj, path):
@@ -164,7 +161,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, sample
 def load_checkpoint(path):
     """The checkpoint dict if path is a checkpoint.pth, None if it is a model.pth (raises UserError otherwise)."""
     data = safe_load(path, "model or checkpoint")
-    if isinstance(data, dict) and data.get("format") in READABLE_CHECKPOINTS:
+    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         return data
     if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
         return None
@@ -173,31 +170,3 @@ def load_checkpoint(path):
                         f"(this one reads {CHECKPOINT_FORMAT}); start a new run, or continue it with that version")
     raise UserError(f"'{path}' is neither a trpo model.pth nor a checkpoint.pth; "
                     "pass a file that train.py wrote")
-
-
-def rng_state(envs=None):
-    """Every random number generator of this process a training run draws from: torch, NumPy's and
-    Python's global ones, and each sub-environment's np_random (of envs, a vector env, if given)."""
-    np_state = np.random.get_state(legacy=False)
-    return {"torch": torch.get_rng_state(),
-            "numpy": {**np_state, "state": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                                            "pos": np_state["state"]["pos"]}},
-            "python": list(random.getstate()),
-            "envs": [g.bit_generator.state for g in envs.get_attr("np_random")] if envs is not None else []}
-
-
-def set_rng_state(envs, state):
-    """Restore what rng_state saved; envs (None if it had none) must have as many sub-environments as then."""
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    np.random.set_state({**np_state, "state": {"key": np_state["state"]["key"].numpy().astype(np.uint32),
-                                               "pos": np_state["state"]["pos"]}})
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    generators = []
-    for saved in state["envs"]:
-        g = np.random.Generator(np.random.PCG64())
-        g.bit_generator.state = saved
-        generators.append(g)
-    if envs is not None:
-        envs.set_attr("np_random", generators)

@@ -228,6 +228,11 @@ class TrainConfig:
                             f"--max_kl_schedule linear, or --max_kl_final 0 for a constant trust region")
 
 
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the platform has one): what 'auto' counts."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
 PRESET_FIELDS = ('gamma', 'critic_lr', 'max_kl', 'total_sample_size', 'goal_score', 'max_env_steps', 'gae_lambda',
                  'bootstrap_truncation', 'learn_std', 'log_std_init', 'normalize_obs', 'scale_rewards',
                  'normalize_advantages', 'ortho_init', 'critic_epochs', 'critic_batch_size', 'critic_hidden_size',

@@ -1,10 +1,10 @@
-"""Step 2, the critic's fit, optionally in a process of its own, beside the next batch's sampling.
+"""Where and when step 2 runs: update_critic, beside the next batch's sampling.
 
 The actor's update (steps 3-6) uses the values from before the fit, and sampling the next batch
 needs only the updated actor, so nothing waits for the fit until the next batch's values. With
 --critic_process the fit runs in a second process meanwhile, on a second core. The result is the
-same bit for bit: the fit draws its minibatches from a generator of its own (its seed derived from --seed), and
-the worker fits the same network on the same normalized states as the training process would.
+same bit for bit: the fit draws its minibatches from a generator of its own (its seed derived from
+--seed), and both processes run the same update_critic on the same network and normalized states.
 """
 import io
 import multiprocessing
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from trpo.model import Critic
-from trpo.utils import minibatches
+from trpo.utils import update_critic
 
 
 class CriticJob(NamedTuple):
@@ -60,49 +60,21 @@ def load_moments(optimizer, state):
     optimizer.param_groups[0].update(settings)
 
 
-@torch.no_grad()
-def fit_critic_layers(critic, optimizer, inputs, targets, epochs, batch_size, generator):
-    """Step 2 as update_critic does it (the same minibatches and Adam steps), with the gradient of
-    J = mean (v - y)^2 written out instead of taken by autograd: about 20% less time per step on a
-    256-unit critic (docs/performance.md). inputs: the states already normalized. For a minibatch of B rows x,
-
-        h1 = tanh(x W1^T + b1),  h2 = tanh(h1 W2^T + b2),  v = h2 W3^T + b3
-        dv = 2 (v - y) / B:             dW3 = dv^T h2,   db3 = sum_rows dv
-        dz2 = (dv W3) * (1 - h2^2):     dW2 = dz2^T h1,  db2 = sum_rows dz2
-        dz1 = (dz2 W2) * (1 - h1^2):    dW1 = dz1^T x,   db1 = sum_rows dz1
-    """
-    layers = critic.fc1, critic.fc2, critic.fc3
-    for layer in layers:
-        for param in (layer.weight, layer.bias):
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-    (w1, b1), (w2, b2), (w3, b3) = ((layer.weight, layer.bias) for layer in layers)
-    for rows in minibatches(len(inputs), epochs, batch_size, generator):
-        x, y = inputs[rows], targets[rows]
-        h1 = torch.tanh(torch.addmm(b1, x, w1.T))
-        h2 = torch.tanh(torch.addmm(b2, h1, w2.T))
-        dv = (torch.addmm(b3, h2, w3.T) - y.unsqueeze(-1)).mul_(2.0 / len(y))
-        torch.mm(dv.T, h2, out=w3.grad)
-        torch.sum(dv, 0, out=b3.grad)
-        dz2 = torch.mm(dv, w3).mul_(1 - h2 * h2)
-        torch.mm(dz2.T, h1, out=w2.grad)
-        torch.sum(dz2, 0, out=b2.grad)
-        dz1 = torch.mm(dz2, w2).mul_(1 - h1 * h1)
-        torch.mm(dz1.T, x, out=w1.grad)
-        torch.sum(dz1, 0, out=b1.grad)
-        optimizer.step()
-
-
-def run_job(critic, optimizer, job):
-    """Fit the critic's layers on job, at the job's learning rate; returns the generator's state after it.
-    The optimizer keeps the learning rate it had."""
+def run_job(weights, optimizer_state, job):
+    """Step 2 on job: update_critic on a critic with these layers (weights: network_state) and an Adam with
+    this state at the job's learning rate, the minibatches drawn from the job's generator. The critic sees
+    job.inputs, already normalized, so it needs no statistics. The same here and in the worker process.
+    Returns the layers', the optimizer's and the generator's state after the fit."""
+    hidden, state_size = weights['fc1.weight'].shape
+    with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: they must not draw torch's
+        critic = Critic(state_size, hidden)  # random numbers, which in the trainer are the next action noise
+    critic.load_state_dict(weights)
+    optimizer = make_critic_optimizer(critic, job.lr)
+    load_moments(optimizer, optimizer_state)
     generator = torch.Generator()
     generator.set_state(job.generator)
-    lr = optimizer.param_groups[0]['lr']
-    optimizer.param_groups[0]['lr'] = job.lr
-    fit_critic_layers(critic, optimizer, job.inputs, job.targets, job.epochs, job.batch_size, generator)
-    optimizer.param_groups[0]['lr'] = lr
-    return generator.get_state()
+    update_critic(critic, optimizer, job.inputs, job.targets, job.epochs, job.batch_size, generator)
+    return network_state(critic), optimizer.state_dict(), generator.get_state()
 
 
 def worker_context():
@@ -139,32 +111,30 @@ def unpack(data):
 
 
 def _fit_in_worker(message):
-    """In the worker: message = pack((layers' state, optimizer state, job as a dict)); fits a critic with
-    those layers and returns pack((their new state, the optimizer's, the generator's, seconds taken))."""
+    """In the worker: message = pack((layers' state, optimizer state, job as a dict)); returns
+    pack((run_job's result, seconds taken))."""
     start = time.perf_counter()
     weights, optimizer_state, job = unpack(message)
-    hidden, state_size = weights['fc1.weight'].shape
-    critic = Critic(state_size, hidden)
-    critic.load_state_dict(weights)
-    optimizer = make_critic_optimizer(critic, job['lr'])
-    optimizer.load_state_dict(optimizer_state)
-    generator = run_job(critic, optimizer, CriticJob(**job))
-    return pack((network_state(critic), optimizer.state_dict(), generator, time.perf_counter() - start))
+    return pack((run_job(weights, optimizer_state, CriticJob(**job)), time.perf_counter() - start))
 
 
 class CriticFitter:
-    """Fits the critic (step 2) in a worker process while the trainer goes on (use_process), or in this
-    process when the trainer waits for it, which is then free to wait for Ray's rollout workers meanwhile.
+    """Where and when step 2 runs: update_critic(critic, optimizer, states, targets, epochs, batch_size) starts
+    the fit of one batch, with train_model's arguments, and wait() returns once critic and optimizer hold its
+    result. With use_process the fit runs in a worker process while the trainer goes on (the actor's update,
+    the next batch's sampling); without, it runs in this process at wait(), which the trainer calls while
+    Ray's rollout workers sample, or after the local sampler's batch. Either way it is done before the next
+    batch's values, and it is run_job's update_critic on the states normalized as they were sampled.
 
-    fit(states, targets, epochs, batch_size) starts a fit; wait() returns once the critic and its
-    optimizer hold its result. state() and restore() carry a fit still under way through a checkpoint:
-    restore runs it again, so a resumed run continues bit for bit. If the worker dies, a warning says so
-    and the fit runs here, from the same state.
+    state() and restore() carry a fit still under way through a checkpoint: restore runs it again, so a
+    resumed run continues bit for bit. If the worker dies, a warning says so and the fit runs here, from
+    the same state.
     """
 
-    def __init__(self, critic, optimizer, seed, use_process=False, threads=1, warn=print):
-        self.critic, self.optimizer, self.warn = critic, optimizer, warn
+    def __init__(self, seed, use_process=False, threads=1, warn=print):
+        self.warn = warn
         self.generator = torch.Generator().manual_seed(critic_seed(seed))
+        self.critic = self.optimizer = None  # those of the last fit
         self.pending, self.future = None, None
         self.worker_seconds = 0.0  # time the worker spent fitting
         self.executor = None
@@ -173,12 +143,14 @@ class CriticFitter:
                                                 initargs=(threads, os.getpid()))
             self.executor.submit(int).result()  # start it now, before the trainer's threads (TensorBoard's writer)
 
-    def fit(self, states, targets, epochs, batch_size):
+    def update_critic(self, critic, optimizer, states, targets, epochs, batch_size):
+        """Start update_critic(critic, optimizer, states, targets, epochs, batch_size, its generator)."""
         self.wait()  # the generator's state after the last fit
+        self.critic, self.optimizer = critic, optimizer
         with torch.no_grad():
-            inputs = self.critic.obs_norm(states)
+            inputs = critic.obs_norm(states)
         self.start(CriticJob(inputs, targets, epochs, batch_size, self.generator.get_state(),
-                             self.optimizer.param_groups[0]['lr']))
+                             optimizer.param_groups[0]['lr']))
 
     def start(self, job):
         if self.executor is not None:
@@ -195,16 +167,16 @@ class CriticFitter:
         if self.pending is None:
             return
         job, self.pending = self.pending, None
-        if self.future is None:
-            self.generator.set_state(run_job(self.critic, self.optimizer, job))
-            return
-        try:
-            weights, optimizer_state, generator, seconds = unpack(self.future.result())
-        except BrokenProcessPool as e:  # it died while fitting
-            self.lose_worker(e)
-            self.generator.set_state(run_job(self.critic, self.optimizer, job))
-            return
-        self.worker_seconds += seconds
+        result = None
+        if self.future is not None:
+            try:
+                result, seconds = unpack(self.future.result())
+                self.worker_seconds += seconds
+            except BrokenProcessPool as e:  # it died while fitting
+                self.lose_worker(e)
+        if result is None:
+            result = run_job(network_state(self.critic), self.optimizer.state_dict(), job)
+        weights, optimizer_state, generator = result
         self.critic.load_state_dict(weights, strict=False)
         load_moments(self.optimizer, optimizer_state)
         self.generator.set_state(generator)
@@ -218,8 +190,9 @@ class CriticFitter:
         """What a checkpoint keeps: the generator, and the fit under way (its job), if any."""
         return {'generator': self.generator.get_state(), 'pending': self.pending._asdict() if self.pending else None}
 
-    def restore(self, state):
-        """Continue from state(): the critic and optimizer hold what they held before the pending fit."""
+    def restore(self, state, critic, optimizer):
+        """Continue from state(): critic and optimizer hold what they held before the pending fit."""
+        self.critic, self.optimizer = critic, optimizer
         self.generator.set_state(state['generator'])
         if state['pending'] is not None:
             self.start(CriticJob(**state['pending']))

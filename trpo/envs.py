@@ -6,7 +6,6 @@ import gymnasium as gym
 import numpy as np
 
 from trpo.errors import UserError
-from trpo.pendulum import PendulumVectorEnv, is_gymnasium_pendulum
 
 RENAMED = {"Pendulum-v0": "Pendulum-v1"}  # gym ids of the slides -> Gymnasium ids
 
@@ -51,11 +50,11 @@ def cannot_make(env_name, error):
     return UserError(f"cannot make environment '{env_name}': {error}")
 
 
-def make_env(env_name, render_mode=None):
-    """gym.make with checks: the id exists, its observations are a 1-D Box, and its actions
-    a 1-D Box (Gaussian policy) or Discrete (categorical policy)."""
+def make_env(env_name, render_mode=None, **kwargs):
+    """gym.make(env_name, render_mode, **kwargs) with checks: the id exists, its observations are a 1-D Box,
+    and its actions a 1-D Box (Gaussian policy) or Discrete (categorical policy)."""
     try:
-        env = gym.make(env_name, render_mode=render_mode)
+        env = gym.make(env_name, render_mode=render_mode, **kwargs)
     except gym.error.Error as e:
         raise cannot_make(env_name, e) from None
     obs, act = env.observation_space, env.action_space
@@ -82,12 +81,12 @@ def describe(space, name):
 
 
 def make_vector_env(env_name, num_envs=1, vector_mode="sync", render_mode=None):
-    """num_envs copies of env_name, reset in the same step their episode ends (SAME_STEP).
-    Pendulum-v1 in sync mode without rendering steps all copies at once (trpo.pendulum, the same numbers)."""
-    make_env(env_name).close()  # fail here, in this process, with a clear message
-    if vector_mode == "sync" and render_mode is None and is_gymnasium_pendulum(env_name):
-        return PendulumVectorEnv(num_envs)
-    env_fns = [lambda: make_env(env_name, render_mode)] * num_envs
+    """num_envs copies of env_name in Gymnasium's SyncVectorEnv (or AsyncVectorEnv: one process each), reset in
+    the same step their episode ends (SAME_STEP). A first copy, made and closed here, goes through Gymnasium's
+    environment checker and fails in this process with a clear message; the copies that run skip the checker,
+    which would wrap each of their steps."""
+    make_env(env_name).close()
+    env_fns = [lambda: make_env(env_name, render_mode, disable_env_checker=True)] * num_envs
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vector_mode == "async":
         ignore = signal.signal(signal.SIGINT, signal.SIG_IGN)  # workers inherit it: Ctrl-C reaches

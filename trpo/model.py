@@ -94,19 +94,28 @@ class Actor(nn.Module):
         x = self.obs_norm(x)
         x = torch.tanh(self.fc1(x))
         x = torch.tanh(self.fc2(x))
-        out = self.fc3(x)
+        return self.distribution(self.fc3(x))
+
+    def distribution(self, out):
+        """The policy of the last layer's output (T, action_size): Categorical(logits), or Gaussian(mu, std)."""
         if self.discrete:
             return Categorical(out)
         return Gaussian(out, torch.exp(self.log_std).expand_as(out))
 
+    def frozen(self):
+        """A FrozenActor: these weights, as they are now, for sampling a batch without autograd."""
+        return FrozenActor(self)
 
-class NumpyActor:
-    """A snapshot of an Actor that samples actions in NumPy: the sampler's one forward pass per environment step.
 
-    On networks this small a torch call costs more in dispatch than in arithmetic, and NumPy's calls are
-    lighter: sampling a MuJoCo batch takes about half the time (docs/performance.md). The weights and the
-    observation statistics are copied when it is made, so the sampler makes one per batch. Its mu (or
-    logits) equal the Actor's to float32 rounding, and it draws the same noise from torch's generator.
+class FrozenActor:
+    """The actor's weights at one moment, with its forward pass in NumPy and no autograd: what the sampler
+    calls once per environment step (Actor.frozen() makes one per batch).
+
+    The network is the Actor's: its layers' weights and the observation statistics, copied, and the same
+    tanh-tanh-linear pass; the policy it returns is the Actor's too (Actor.distribution), so actions come
+    from get_action as on the slides. On networks this small a torch call costs more in dispatch than in
+    arithmetic, and NumPy's calls are lighter (docs/performance.md). mu (or the logits) equal the Actor's
+    to float32 rounding (tests/test_model.py).
     """
 
     def __init__(self, actor):
@@ -117,11 +126,11 @@ class NumpyActor:
             if isinstance(actor.obs_norm, RunningNorm):
                 norm = actor.obs_norm
                 self.norm = norm.mean.float().numpy(), norm.std().float().numpy(), norm.clip
-            self.discrete = actor.discrete
-            self.std = None if actor.discrete else torch.exp(actor.log_std).numpy().copy()
+        self.distribution = actor.distribution
 
-    def forward(self, states):
-        """states: (T, state_size) array -> mu, or the logits: (T, action_size) float32 array."""
+    @torch.no_grad()
+    def __call__(self, states):
+        """states: (T, state_size) array -> the policy pi(.|s): Gaussian(mu, std) or Categorical(logits), as Actor."""
         x = states.astype(np.float32)
         if self.norm is not None:
             mean, std, clip = self.norm
@@ -129,15 +138,7 @@ class NumpyActor:
         (w1, b1), (w2, b2), (w3, b3) = self.layers
         x = np.tanh(x @ w1 + b1)
         x = np.tanh(x @ w2 + b2)
-        return x @ w3 + b3
-
-    def sample(self, states):
-        """get_action(actor(states)) in NumPy: a = mu + std * eps with eps = torch.randn (as Gaussian.sample draws
-        it), or a ~ softmax(logits) (Categorical.sample)."""
-        out = self.forward(states)
-        if self.discrete:
-            return Categorical(torch.from_numpy(out)).sample().numpy()
-        return out + self.std * torch.randn(out.shape).numpy()
+        return self.distribution(torch.from_numpy(x @ w3 + b3))
 
 
 class Critic(nn.Module):

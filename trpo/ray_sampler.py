@@ -13,16 +13,17 @@ costs nothing but time: Ray restarts it, and the iteration's batch is collected 
 states (Ray sends its sample() call to the new process), so it is the batch the lost worker would have returned. Worker 0 starts from the trainer's own
 generators and environment seeds, so --num_workers 1 samples the very batches of --sampler local.
 """
+import contextlib
 import os
 
 import numpy as np
 import torch
 
-from trpo.checkpoint import rng_state, set_rng_state
-from trpo.cluster import first_line, import_ray
+from trpo.cluster import connect, first_line, import_ray
+from trpo.config import usable_cpus
 from trpo.envs import make_env, make_vector_env
 from trpo.errors import UserError
-from trpo.sampler import Rollout, collect_trajectories, steps_per_sampler
+from trpo.sampler import Rollout, collect_trajectories, rng_state, set_rng_state, steps_per_sampler
 from trpo.update import Batch
 
 RETRIES = 3  # times a worker's share of one batch is sampled again after the worker died, before the run stops
@@ -72,10 +73,27 @@ def merge(rollouts):
 
 
 class RaySampler:
-    """The sampler of --sampler ray (LocalSampler's interface). Ray must be initialized (trpo.cluster.connect)."""
+    """The sampler of --sampler ray (LocalSampler's interface), on the Ray of config.address (trpo.cluster.connect):
+    one started for the run, and stopped by close(), or a cluster's. console: its print and warn say where
+    the workers are, and what went wrong."""
 
-    def __init__(self, config, warn=print):
-        self.ray, self.warn = import_ray(), warn
+    def __init__(self, config, console):
+        self.ray, self.warn = import_ray(), console.warn
+        self.workers = []
+        self.connection = contextlib.ExitStack()
+        self.connection.enter_context(connect(config.address, num_cpus=config.num_workers))
+        if config.address is None and config.num_workers > usable_cpus():
+            console.warn(f"--num_workers {config.num_workers} on {usable_cpus()} CPUs: the workers share them")
+        try:
+            self.start(config)
+        except BaseException:
+            self.close()
+            raise
+        nodes = len({node for node, _ in self.places})
+        console.print(f"{config.num_workers} rollout workers of {config.num_envs} environments each, on "
+                      f"{nodes} Ray node{'s' if nodes > 1 else ''}")
+
+    def start(self, config):
         probe = make_env(config.env_name)  # checks the id, here, with a clear message
         self.single_observation_space, self.single_action_space = probe.observation_space, probe.action_space
         probe.close()
@@ -92,7 +110,6 @@ class RaySampler:
         try:
             self.places = self.ray.get([w.where.remote() for w in self.workers], timeout=START_SECONDS)
         except self.ray.exceptions.RayError as e:  # an environment or package missing on a node, no free CPU, ...
-            self.close()
             raise UserError(f"the rollout workers did not start within {START_SECONDS} s ({cause(e)}); check that "
                             "every node has the packages this run needs, and free CPUs") from None
         self.rng = None  # each worker's generators before its next batch
@@ -139,3 +156,4 @@ class RaySampler:
         for w in self.workers:
             self.ray.kill(w)
         self.workers = []
+        self.connection.close()

@@ -1,14 +1,16 @@
 """Collect whole episodes until the batch holds at least total_sample_size steps: in this process
-(LocalSampler), or in Ray's rollout workers (trpo.ray_sampler.RaySampler)."""
+(LocalSampler), or in Ray's rollout workers (trpo.ray_sampler.RaySampler). The trainer knows either only
+by this interface: collect(actor, seed, meanwhile), rng_state(), set_rng_state(state), close(), and
+single_observation_space, single_action_space."""
+import random
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from trpo.checkpoint import rng_state, set_rng_state
 from trpo.envs import env_action, make_vector_env
-from trpo.model import NumpyActor
 from trpo.update import Batch
+from trpo.utils import get_action
 
 
 class Rollout(NamedTuple):
@@ -38,9 +40,8 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     still needs steps; otherwise it goes idle and what it does is discarded. So env
     i's used steps are its first rows 0..used[i]-1, and the batch is exactly whole
     episodes from the current policy, as in the slides' single-environment loop.
-    Actions come from a NumpyActor of actor (the same policy, sampled in NumPy).
     """
-    policy = NumpyActor(actor)
+    policy = actor.frozen()  # the actor as it is now, its forward pass in NumPy
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
     running = np.ones(n, dtype=bool)  # in an episode that belongs to the batch
@@ -49,7 +50,7 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     returns, lengths, end_steps = [], [], []
     rows, steps_done = [], 0
     while running.any():
-        action = policy.sample(obs)  # learning process 1: get_action
+        action = get_action(policy(obs))  # learning process 1: select an action for each state
         next_obs, reward, terminated, truncated, info = envs.step(env_action(action, envs.single_action_space))
         done = terminated | truncated
         final_obs = next_obs.copy()  # where an episode ended, next_obs is already the next episode's start
@@ -90,7 +91,8 @@ def steps_per_sampler(config):
 class LocalSampler:
     """--sampler local: a vector env of num_envs environments in this process (the slides' loop, side by side)."""
 
-    def __init__(self, config, render_mode=None):
+    def __init__(self, config):
+        render_mode = 'human' if config.render else None
         self.envs = make_vector_env(config.env_name, config.num_envs, config.vector_mode, render_mode=render_mode)
         self.single_observation_space = self.envs.single_observation_space
         self.single_action_space = self.envs.single_action_space
@@ -110,3 +112,31 @@ class LocalSampler:
 
     def close(self):
         self.envs.close()
+
+
+def rng_state(envs=None):
+    """Every random number generator of this process a training run draws from: torch, NumPy's and
+    Python's global ones, and each sub-environment's np_random (of envs, a vector env, if given)."""
+    np_state = np.random.get_state(legacy=False)
+    return {"torch": torch.get_rng_state(),
+            "numpy": {**np_state, "state": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                                            "pos": np_state["state"]["pos"]}},
+            "python": list(random.getstate()),
+            "envs": [g.bit_generator.state for g in envs.get_attr("np_random")] if envs is not None else []}
+
+
+def set_rng_state(envs, state):
+    """Restore what rng_state saved; envs (None if it had none) must have as many sub-environments as then."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state({**np_state, "state": {"key": np_state["state"]["key"].numpy().astype(np.uint32),
+                                               "pos": np_state["state"]["pos"]}})
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    generators = []
+    for saved in state["envs"]:
+        g = np.random.Generator(np.random.PCG64())
+        g.bit_generator.state = saved
+        generators.append(g)
+    if envs is not None:
+        envs.set_attr("np_random", generators)

@@ -17,7 +17,7 @@ from tensorboardX import SummaryWriter
 from trpo.checkpoint import (Progress, actor_options, find_model, load_checkpoint, load_policy, restore_checkpoint,
                              save_checkpoint, save_policy)
 from trpo.stop import StopRequest
-from trpo.config import TrainConfig
+from trpo.config import TrainConfig, usable_cpus
 from trpo.critic_fit import CriticFitter, make_critic_optimizer
 from trpo.envs import auto_num_envs, check_display, env_sizes, make_env
 from trpo.errors import UserError
@@ -97,19 +97,18 @@ def train(config, callbacks=()):
              'checkpoint': os.path.join(config.save_path, 'checkpoint.pth')}
     with ExitStack() as stack:
         console = stack.enter_context(closing(Console(config)))
-        sampler = stack.enter_context(closing(make_sampler(config, stack, console)))
+        sampler = stack.enter_context(closing(make_sampler(config, console)))
         state_size, action_size, discrete = env_sizes(sampler)
         console.print(f'state size: {state_size}\naction size: {action_size}' + (' (discrete)' if discrete else ''))
         actor, critic, critic_optimizer, run_dir = start_run(config, state_size, action_size, discrete, checkpoint,
                                                              console)
-        fitter = stack.enter_context(closing(CriticFitter(critic, critic_optimizer, config.seed,
-                                                          use_critic_process(config), config.threads, console.warn)))
+        fitter = stack.enter_context(closing(CriticFitter(config.seed, use_critic_process(config), config.threads,
+                                                          console.warn)))
         paths['run_dir'] = run_dir
         progress = Progress()
         if checkpoint:
             progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, sampler)
-            if checkpoint.get('critic_fit'):  # a /2 checkpoint has none: its fits were done
-                fitter.restore(checkpoint['critic_fit'])
+            fitter.restore(checkpoint['critic_fit'], critic, critic_optimizer)
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
             if checkpoint['flags'].get('address') and config.address is None:
                 console.print(f"note: this run trained on the Ray cluster at --address {checkpoint['flags']['address']}; "
@@ -120,7 +119,7 @@ def train(config, callbacks=()):
         stop = stack.enter_context(StopRequest()) if threading.current_thread() is threading.main_thread() else None
         history, reason = [], None
         while reason is None:
-            record = run_iteration(config, sampler, actor, critic, fitter, progress, writer, console)
+            record = run_iteration(config, sampler, actor, critic, critic_optimizer, fitter, progress, writer, console)
             record = evaluator.maybe_evaluate(record, progress, writer, console)
             history.append(record)
             save_checkpoint(paths['checkpoint'], dataclasses.asdict(config), run_dir, progress, actor, critic,
@@ -148,20 +147,12 @@ def stop_reason(config, progress, record, stop):
     return None
 
 
-def make_sampler(config, stack, console):
-    """--sampler local: a vector env here; ray: Ray's rollout workers, on a Ray that stack keeps running."""
+def make_sampler(config, console):
+    """--sampler local: a vector env here; ray: Ray's rollout workers (Ray is an optional extra, imported only then)."""
     if config.sampler == 'ray':
-        from trpo.cluster import connect
         from trpo.ray_sampler import RaySampler
-        stack.enter_context(connect(config.address, num_cpus=config.num_workers))
-        if config.address is None and config.num_workers > usable_cpus():
-            console.warn(f"--num_workers {config.num_workers} on {usable_cpus()} CPUs: the workers share them")
-        sampler = RaySampler(config, console.warn)
-        nodes = len({node for node, _ in sampler.places})
-        console.print(f"{config.num_workers} rollout workers of {config.num_envs} environments each, on "
-                      f"{nodes} Ray node{'s' if nodes > 1 else ''}")
-        return sampler
-    return LocalSampler(config, render_mode='human' if config.render else None)
+        return RaySampler(config, console)
+    return LocalSampler(config)
 
 
 def use_critic_process(config):
@@ -175,11 +166,6 @@ def use_critic_process(config):
     if config.critic_process == 'auto':
         return config.critic_batch_size > 0 and usable_cpus() >= 2 and not daemon and config.sampler == 'local'
     return config.critic_process == 'on'
-
-
-def usable_cpus():
-    """The CPUs this process may run on (its affinity mask where the platform has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 
 def check_writable(name, folder):
@@ -277,15 +263,15 @@ def update_options(config):
                          cg_iters=config.cg_iters, cg_damping=config.cg_damping)
 
 
-def run_iteration(config, sampler, actor, critic, fitter, progress, writer, console):
+def run_iteration(config, sampler, actor, critic, critic_optimizer, fitter, progress, writer, console):
     """The slides' loop body: one batch, one update (steps 1-6), the logs. The critic's fit of the last
     batch runs in fitter's worker process while this batch is sampled, or here: while Ray's workers
     sample, or after the local sampler's batch. Either way it is done before this batch's values."""
     start = time.perf_counter()
     rollout = sampler.collect(actor, seed=config.seed if progress.iteration == 0 else None, meanwhile=fitter.wait)
     max_kl = trust_region(config, progress.total_steps)
-    info = train_model(actor, critic, fitter.optimizer, rollout.batch, config.gamma, max_kl, update_options(config),
-                       fit_critic=fitter.fit)
+    info = train_model(actor, critic, critic_optimizer, rollout.batch, config.gamma, max_kl, update_options(config),
+                       critic_fitter=fitter)
     if info.usable:  # the batch joins the running statistics after the update (tuned preset)
         update_running_stats(actor, critic, rollout.batch, config.gamma)
     seconds = time.perf_counter() - start

@@ -6,9 +6,9 @@ from typing import NamedTuple, Optional
 import torch
 
 from trpo.model import RunningNorm
-from trpo.utils import (backtracking_line_search, conjugate_gradient, discounted_sum, flat_grad, flat_params,
-                        get_entropy, get_gae, get_log_prob, get_returns, make_fisher_vector_product, normalize,
-                        surrogate_loss, update_critic)
+from trpo.utils import (backtracking_line_search, conjugate_gradient, discounted_sum, fisher_graph, flat_grad,
+                        flat_params, get_entropy, get_gae, get_log_prob, get_returns, hessian_vector_product,
+                        normalize, surrogate_loss, update_critic)
 
 
 class Batch(NamedTuple):
@@ -54,12 +54,12 @@ def skipped_update(critic_loss, reason, usable=True, **diagnostics):
     return UpdateInfo(float(critic_loss), False, 0.0, 0.0, 0.0, reason, usable, **diagnostics)
 
 
-def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions(), fit_critic=None):
+def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=UpdateOptions(), critic_fitter=None):
     """Update critic (Adam) and actor (one trust-region step) on one batch.
 
-    fit_critic(states, targets, epochs, batch_size), if given, does step 2 instead of
-    update_critic with critic_optimizer (the trainer's CriticFitter: now, or in its worker
-    process; steps 3-6 do not use the critic).
+    Step 2 is update_critic(critic, critic_optimizer, ...): here and now, or, given the trainer's
+    critic_fitter (trpo.critic_fit.CriticFitter), the same call run beside the next batch's sampling,
+    in a worker process or in this one. Steps 3-6 use the values from before the fit either way.
 
     pi_old is the policy that collected the batch: the running statistics (tuned
     preset) are used as they were while it sampled, and train_model never changes
@@ -98,11 +98,9 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
     if not torch.isfinite(critic_loss):
         return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)', usable=False)
 
-    # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2
-    if fit_critic is None:
-        update_critic(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
-    else:
-        fit_critic(states, returns, options.critic_epochs, options.critic_batch_size)
+    # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2 (with a critic_fitter: beside the next batch's sampling)
+    fit = update_critic if critic_fitter is None else critic_fitter.update_critic
+    fit(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
 
     # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
     with torch.no_grad():
@@ -114,8 +112,12 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
     if not torch.isfinite(actor_loss_grad).all():
         return skipped_update(critic_loss, 'the policy gradient is not finite', **diagnostics)
 
-    # step 4: get search direction through conjugate gradient, s = H^-1 g
-    Hvp = make_fisher_vector_product(actor, states, damping=options.cg_damping)  # the slides' H p, fast
+    # step 4: get search direction through conjugate gradient, s = (H + c I)^-1 g
+    graph = fisher_graph(actor, states)  # the forward pass every H p of this update shares
+
+    def Hvp(p):
+        return hessian_vector_product(graph, p, damping=options.cg_damping)
+
     search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=options.cg_iters)
 
     # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)

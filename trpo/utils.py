@@ -84,7 +84,7 @@ def update_critic(critic, critic_optimizer, states, targets, epochs=1, batch_siz
     epochs passes over the batch, each in shuffled minibatches of batch_size
     (0: the whole batch in one step, unshuffled; with epochs=1 that is the slides'
     single step). generator: the torch.Generator of the shuffles (None: torch's global one).
-    The trainer fits with trpo.critic_fit.fit_critic_layers, the same steps with the gradient by hand.
+    states: (T, state_size), targets: (T,).
     """
     for rows in minibatches(len(states), epochs, batch_size, generator):
         loss = torch.nn.functional.mse_loss(critic(states[rows]).squeeze(-1), targets[rows])
@@ -131,58 +131,57 @@ def update_model(model, new_params):
         index += length
 
 
-# step 4 (and 6): KL divergence between the old and the new policy
+# step 6 (step 4's H is the Hessian of its mean): KL divergence between the old and the new policy
 def kl_divergence(new_actor, old_actor, states):
     """KL(pi_old || pi_new) per state. states: (T, state_size) -> (T,).
 
     Gaussian: sum_j [ log(std_j / std_old_j) + (std_old_j^2 + (mu_old_j - mu_j)^2) / (2 std_j^2) - 1/2 ]
     Categorical: sum_a p_old_a (log p_old_a - log p_a)
     old_actor's outputs are detached, so the gradient flows only into new_actor;
-    with old_actor = new_actor the KL is 0 but its Hessian is the Fisher matrix.
+    with old_actor = new_actor the KL is 0 but its Hessian is the Fisher matrix (hessian_vector_product).
     """
     return old_actor(states).detach().kl(new_actor(states))
 
 
-def hessian_vector_product(actor, states, p, damping=0.1):
-    """(H + damping * I) p, with H = d^2/dtheta^2 mean_s KL(pi_theta_old || pi_theta) at theta_old.
-
-    Double backward, as on the slides: H p = grad_theta( grad_theta(KL)^T p ).
-    Rebuilds the KL graph on every call; it is the reference the fast version is tested against.
-    """
-    p = p.detach()
-    kl = kl_divergence(new_actor=actor, old_actor=actor, states=states).mean()
-    kl_grad = flat_grad(torch.autograd.grad(kl, actor.parameters(), create_graph=True))
-    kl_hessian = flat_grad(torch.autograd.grad(kl_grad @ p, actor.parameters()))
-    return kl_hessian + damping * p
+# step 4: the Hessian of the mean KL times a vector, for conjugate gradient
+class FisherGraph(NamedTuple):
+    """The policy's forward pass on the batch, kept for every H p of one update (fisher_graph builds it)."""
+    params: list  # the actor's parameters theta
+    policy: object  # pi_theta_old(.|s) on the batch, with its graph: Gaussian or Categorical
+    outputs: list  # the outputs H is a metric on: mu (and std when learned), or the logits
+    dummies: list  # u, zeros shaped as outputs: J^T u is linear in u, so grad of (J^T u) . p in u is J p
+    Jt_u: torch.Tensor  # J^T u, flat, with its graph
 
 
-def make_fisher_vector_product(actor, states, damping=0.1):
-    """The same p -> (H + damping * I) p as hessian_vector_product, fast, for many p at one theta_old.
-
-    At theta_old the Hessian of the mean KL is the Fisher matrix, H = mean_s J^T M J, with J the
-    Jacobian of the policy's outputs in theta and M the KL's Hessian in those outputs:
-
-        Gaussian:    H = mean_s [ J_mu^T diag(1 / std^2) J_mu + J_std^T diag(2 / std^2) J_std ]
-        Categorical: H = mean_s [ J_logits^T (diag(p) - p p^T) J_logits ]
-
-    (the J_std term only when std depends on theta). The forward pass is done once; each
-    call computes J p by a double vjp on the kept graph and J^T (M J p) by one backward,
-    skipping the terms the double backward multiplies by pi - pi_old = 0. Use it while
-    the actor's parameters stay at theta_old.
-    """
+def fisher_graph(actor, states):
+    """The forward pass of actor on states (T, state_size), done once per update for hessian_vector_product."""
     params = list(actor.parameters())
     policy = actor(states)
     outputs = policy.fisher_outputs()
     dummies = [torch.zeros_like(out, requires_grad=True) for out in outputs]
     Jt_u = flat_grad(torch.autograd.grad(outputs, params, grad_outputs=dummies, create_graph=True))
+    return FisherGraph(params, policy, outputs, dummies, Jt_u)
 
-    def Fvp(p):
-        p = p.detach()
-        Jp = torch.autograd.grad(Jt_u @ p, dummies, retain_graph=True)
-        MJp = policy.fisher_metric(Jp, len(states))
-        return flat_grad(torch.autograd.grad(outputs, params, grad_outputs=MJp, retain_graph=True)) + damping * p
 
-    return Fvp
+def hessian_vector_product(graph, p, damping=0.1):
+    """(H + damping * I) p, with H = d^2/dtheta^2 mean_s KL(pi_theta_old || pi_theta) at theta_old.
+
+    The slides compute H p = grad_theta( grad_theta(KL)^T p ) by a double backward through the KL. At
+    theta_old the same Hessian is the Fisher matrix, H = mean_s J^T M J, with J the Jacobian of the
+    policy's outputs in theta and M the KL's Hessian in those outputs:
+
+        Gaussian:    H = mean_s [ J_mu^T diag(1 / std^2) J_mu + J_std^T diag(2 / std^2) J_std ]
+        Categorical: H = mean_s [ J_logits^T (diag(p) - p p^T) J_logits ]
+
+    (the J_std term only when std depends on theta). graph = fisher_graph(actor, states) holds the
+    forward pass, done once per update; each product is then J p by a double vjp on it and J^T (M J p)
+    by one backward: the terms of the double backward that are multiplied by pi - pi_old = 0 are never
+    computed. Valid while the actor's parameters stay at theta_old (steps 4 and 5).
+    """
+    p = p.detach()
+    Jp = torch.autograd.grad(graph.Jt_u @ p, graph.dummies, retain_graph=True)
+    MJp = graph.policy.fisher_metric(Jp, len(graph.outputs[0]))  # / T: the mean over states
+    return flat_grad(torch.autograd.grad(graph.outputs, graph.params, grad_outputs=MJp, retain_graph=True)) + damping * p
 
 
 def conjugate_gradient(Avp, b, nsteps=10, residual_tol=1e-10):
