@@ -15,20 +15,23 @@ import pytest
 from benchmarks.presets import reused, train_argv, settings
 from benchmarks.sweep import code_commit
 
+pytestmark = pytest.mark.ray
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = [sys.executable, 'benchmarks/presets.py', '--presets', 'tuned']
 
 
 @pytest.fixture(autouse=True)
-def no_run_folders_left():
-    """A run killed with its worker or node (these tests kill some) leaves its folder in the temporary
-    directory, where it trained: remove the ones a test left."""
-    def folders():
-        return set(glob.glob(os.path.join(tempfile.gettempdir(), 'trpo-sweep-*')))
-    before = folders()
+def own_temporary_directory(monkeypatch):
+    """Each test gets a temporary directory of its own (TMPDIR, a short path: Ray's socket paths are limited),
+    for the sweeps' run folders and Ray's sessions, and removes it after: a run killed with its worker or node
+    (these tests kill some) leaves its folder there, and a copy of the suite running at the same time from
+    another checkout never sees, or removes, the folders of this one."""
+    folder = tempfile.mkdtemp(prefix='trpo-t-')
+    monkeypatch.setenv('TMPDIR', folder)
+    monkeypatch.setattr(tempfile, 'tempdir', None)  # gettempdir() reads TMPDIR again
     yield
-    for folder in folders() - before:
-        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def start(*args, **kwargs):

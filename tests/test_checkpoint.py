@@ -16,6 +16,8 @@ from trpo import checkpoint as checkpoint_module
 from trpo.checkpoint import load_checkpoint, safe_load
 from trpo.errors import UserError
 
+pytestmark = pytest.mark.integration
+
 
 def dirs(tmp_path, name):
     return ["--save_path", str(tmp_path / name / "m"), "--logdir", str(tmp_path / name / "logs")]

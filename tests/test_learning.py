@@ -1,5 +1,9 @@
 """Tier 3: a seeded, deterministic training run that must learn (not timed)."""
+import pytest
+
 from trpo.cli import train_main
+
+pytestmark = pytest.mark.learning
 
 
 def test_default_training_improves_the_100_episode_average(tmp_path):

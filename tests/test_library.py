@@ -20,6 +20,8 @@ from test_scripts import ROOT, assert_one_line_error, run
 from trpo.checkpoint import load_checkpoint
 from trpo.update import Batch, explained_variance
 
+pytestmark = pytest.mark.integration
+
 
 def config(tmp_path, **changes):
     return trpo.TrainConfig(save_path=str(tmp_path / "m"), logdir=str(tmp_path / "l"), quiet=True, **changes)

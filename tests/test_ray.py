@@ -14,7 +14,10 @@ import trpo
 from trpo.checkpoint import load_checkpoint, load_policy
 from trpo.cluster import connect
 from trpo.errors import UserError
+from test_benchmarks import descendants, title
 from test_scripts import ROOT, assert_one_line_error, run
+
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope='module')
@@ -59,16 +62,9 @@ def test_two_workers_sample_whole_episodes_adding_up_to_the_batch(two_workers):
 
 
 def rollout_workers():
-    """pids of the processes Ray names ray::RolloutWorker (its process title for the actor)."""
-    pids = []
-    for pid in filter(str.isdigit, os.listdir('/proc')):
-        try:
-            with open(f'/proc/{pid}/cmdline', 'rb') as f:
-                if f.read().startswith(b'ray::RolloutWorker'):
-                    pids.append(int(pid))
-        except OSError:
-            pass
-    return pids
+    """pids of this test's processes that Ray names ray::RolloutWorker (its process title for the actor): the Ray
+    of the run is this process's child, so a copy of the suite running at the same time keeps its own workers."""
+    return [pid for pid in descendants(os.getpid()) if title(pid).startswith('ray::RolloutWorker')]
 
 
 def kill_when_sampling(pids, killed, deadline):

@@ -18,6 +18,8 @@ from trpo.cli import test_main as run_test_py, train_main
 from trpo.checkpoint import load_policy, save_policy
 from trpo.model import Actor
 
+pytestmark = pytest.mark.integration
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "trpo", "pretrained", "Pendulum-v1.pth")
 
@@ -162,11 +164,13 @@ def test_render_without_display_says_so():
 @pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xwininfo") is None,
                     reason="Xvfb and xwininfo (Debian: xvfb, x11-utils) are not installed")
 def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
-    display = ":97"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"],
+    read, write = os.pipe()  # Xvfb picks a free display and writes its number there: runs side by side never share one
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "800x600x24"], pass_fds=(write,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
     try:
-        time.sleep(1.0)
+        with os.fdopen(read) as f:
+            display = ":" + f.readline().strip()
         env = dict(os.environ, DISPLAY=display)
         # no --render: with a display test.py shows the episodes, as on the slides
         proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--episodes", "1"],
@@ -267,19 +271,19 @@ def test_corrupt_and_truncated_models_are_one_line_errors(tmp_path):
 
 
 class Evil:
+    """Unpickled, it runs a shell command that creates the file mark."""
+    def __init__(self, mark):
+        self.mark = mark
+
     def __reduce__(self):
-        return (os.system, (f"touch {EVIL_MARK}",))
+        return (os.system, (f"touch {self.mark}",))
 
 
-EVIL_MARK = "/tmp/trpo_evil_pickle_ran"
-
-
-@pytest.mark.parametrize("script, fmt", [("test.py", "trpo-policy/1"), ("train.py", "trpo-checkpoint/2")])
+@pytest.mark.parametrize("script, fmt", [("test.py", "trpo-policy/1"), ("train.py", "trpo-checkpoint/3")])
 def test_a_model_or_checkpoint_that_runs_code_when_unpickled_is_refused(tmp_path, script, fmt):
-    if os.path.exists(EVIL_MARK):
-        os.remove(EVIL_MARK)
+    mark = tmp_path / "evil_pickle_ran"
     path = tmp_path / "evil.pth"
-    torch.save({"format": fmt, "payload": Evil()}, str(path))
+    torch.save({"format": fmt, "payload": Evil(mark)}, str(path))
     code, out, err = run(script, "--load_model", str(path))
     assert_one_line_error(code, err, str(path))
-    assert not os.path.exists(EVIL_MARK)
+    assert not mark.exists()
