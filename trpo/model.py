@@ -94,17 +94,17 @@ class Actor(nn.Module):
         x = self.obs_norm(x)
         x = torch.tanh(self.fc1(x))
         x = torch.tanh(self.fc2(x))
-        return self.distribution(self.fc3(x))
-
-    def distribution(self, out):
-        """The policy of the last layer's output (T, action_size): Categorical(logits), or Gaussian(mu, std)."""
-        if self.discrete:
-            return Categorical(out)
-        return Gaussian(out, torch.exp(self.log_std).expand_as(out))
+        return policy(self.fc3(x), None if self.discrete else torch.exp(self.log_std))
 
     def frozen(self):
         """A FrozenActor: these weights, as they are now, for sampling a batch without autograd."""
         return FrozenActor(self)
+
+
+def policy(out, std):
+    """The policy of the last layer's output (T, action_size): Categorical(logits) for std None, else
+    Gaussian(mu, std) with std (action_size,) the same for every state."""
+    return Categorical(out) if std is None else Gaussian(out, std.expand_as(out))
 
 
 class FrozenActor:
@@ -112,7 +112,7 @@ class FrozenActor:
     calls once per environment step (Actor.frozen() makes one per batch).
 
     The network is the Actor's: its layers' weights and the observation statistics, copied, and the same
-    tanh-tanh-linear pass; the policy it returns is the Actor's too (Actor.distribution), so actions come
+    tanh-tanh-linear pass; the policy it returns is built by the same function (policy), so actions come
     from get_action as on the slides. On networks this small a torch call costs more in dispatch than in
     arithmetic, and NumPy's calls are lighter (docs/performance.md). mu (or the logits) equal the Actor's
     to float32 rounding (tests/test_model.py).
@@ -126,9 +126,8 @@ class FrozenActor:
             if isinstance(actor.obs_norm, RunningNorm):
                 norm = actor.obs_norm
                 self.norm = norm.mean.float().numpy(), norm.std().float().numpy(), norm.clip
-        self.distribution = actor.distribution
+            self.std = None if actor.discrete else torch.exp(actor.log_std).clone()
 
-    @torch.no_grad()
     def __call__(self, states):
         """states: (T, state_size) array -> the policy pi(.|s): Gaussian(mu, std) or Categorical(logits), as Actor."""
         x = states.astype(np.float32)
@@ -138,7 +137,7 @@ class FrozenActor:
         (w1, b1), (w2, b2), (w3, b3) = self.layers
         x = np.tanh(x @ w1 + b1)
         x = np.tanh(x @ w2 + b2)
-        return self.distribution(torch.from_numpy(x @ w3 + b3))
+        return policy(torch.from_numpy(x @ w3 + b3), self.std)
 
 
 class Critic(nn.Module):

@@ -86,19 +86,24 @@ def update_critic(critic, critic_optimizer, states, targets, epochs=1, batch_siz
     single step). generator: the torch.Generator of the shuffles (None: torch's global one).
     states: (T, state_size), targets: (T,).
     """
-    for rows in minibatches(len(states), epochs, batch_size, generator):
-        loss = torch.nn.functional.mse_loss(critic(states[rows]).squeeze(-1), targets[rows])
+    for x, y in minibatches(states, targets, epochs, batch_size, generator):
+        critic_loss = torch.nn.functional.mse_loss(critic(x).squeeze(-1), y)
         critic_optimizer.zero_grad()
-        loss.backward()
+        critic_loss.backward()
         critic_optimizer.step()
 
 
-def minibatches(n, epochs, batch_size, generator=None):
-    """The rows of each Adam step: epochs passes over n rows, each shuffled and split into
-    batch_size rows (the last one shorter); batch_size 0 (or >= n): all rows, in order."""
-    size = batch_size if 0 < batch_size < n else n
+def minibatches(states, targets, epochs, batch_size, generator=None):
+    """The (states, targets) of each Adam step: epochs passes over the T rows, each shuffled once (one gather per
+    pass, the minibatches views of it) and cut into batch_size rows, the last one shorter; batch_size 0 (or >= T):
+    all rows, in order."""
+    n = len(states)
     for _ in range(epochs):
-        yield from (torch.randperm(n, generator=generator).split(size) if size < n else [slice(None)])
+        if not 0 < batch_size < n:
+            yield states, targets
+            continue
+        order = torch.randperm(n, generator=generator)
+        yield from zip(states[order].split(batch_size), targets[order].split(batch_size))
 
 
 # step 3: surrogate loss
