@@ -166,8 +166,9 @@ def mujoco(args):
         for critic_process in ('on', 'off'):
             ours, done, watch = package_mujoco(env_name, args.mujoco_steps, args.seed, critic_process)
             s = watch.seconds
-            parts = [s['sampling'], s['update'] - s['critic fit here'], s['critic fit here'],
-                     s['waiting for the critic'], s['checkpoints']]
+            # the fit in this process runs inside CriticFitter.wait, after the sampling, not inside train_model
+            parts = [s['sampling'], s['update'], s['critic fit here'],
+                     s['waiting for the critic'] - s['critic fit here'], s['checkpoints']]
             parts.append(ours - sum(parts))
             where = 'in a worker' if critic_process == 'on' else 'in process'
             versus = f'{theirs:11.1f}s {theirs / ours:8.2f}x' if theirs else f"{'-':>12s} {'-':>9s}"

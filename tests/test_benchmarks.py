@@ -1,6 +1,5 @@
 """The benchmark scripts as a user runs them, on a real Ray on 127.0.0.1 (conftest): sweeps on one node and on
 two, a lost node, a stop (Ctrl-C, SIGTERM, SIGKILL) that ends every run and starts no other."""
-import glob
 import json
 import os
 import shutil

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -45,7 +44,7 @@ def test_the_fitter_runs_update_critic_on_the_critic_as_it_was_sampled_with(use_
     update_critic(a, make_critic_optimizer(a, 3e-4), x, y, 5, 64, torch.Generator().manual_seed(critic_seed(3)))
     fitter = CriticFitter(seed=3, use_process=use_process)
     try:
-        fitter.update_critic(b, make_critic_optimizer(b, 3e-4), x, y, 5, 64)
+        fitter.submit(b, make_critic_optimizer(b, 3e-4), x, y, 5, 64)
         norm.update(torch.randn(100, 11))  # the batch joins the statistics before the fit is done
         rng = torch.get_rng_state()
         fitter.wait()
@@ -69,7 +68,7 @@ def fitted(use_process, jobs=3, kill=None, epochs=4):
             states, targets = torch.randn(500, 11), torch.randn(500)
             if kill:
                 kill(fitter, k, 'before')
-            fitter.update_critic(critic, optimizer, states, targets, epochs=epochs, batch_size=64)
+            fitter.submit(critic, optimizer, states, targets, epochs=epochs, batch_size=64)
             if kill:
                 kill(fitter, k, 'after')
         fitter.wait()
@@ -137,6 +136,11 @@ def test_a_pending_fit_runs_at_the_learning_rate_it_started_with(use_process):
         assert optimizer.param_groups[0]['lr'] == lr_now
         critics.append(critic)
     assert all(torch.equal(p, q) for p, q in zip(critics[0].parameters(), critics[1].parameters()))
+    direct, _ = twin_critics(hidden=16)  # the fit was done: 3 steps of update_critic at 1e-3
+    initial = [p.clone() for p in direct.parameters()]
+    update_critic(direct, make_critic_optimizer(direct, 1e-3), x, y, 3, 0)
+    assert all(torch.equal(p, q) and not torch.equal(p, p0)
+               for p, q, p0 in zip(direct.parameters(), critics[0].parameters(), initial))
 
 
 def test_critic_process_auto_stays_off_where_processes_cannot_start_children(monkeypatch):

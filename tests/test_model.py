@@ -36,5 +36,10 @@ def test_the_frozen_actor_is_the_actor_to_float32_rounding_and_get_action_draws_
         assert (sampled == reference).mean() > 0.99
     else:
         np.testing.assert_allclose(sampled, reference, rtol=1e-5, atol=1e-5)
-    actor.fc1.bias.data += 1.0  # a snapshot: later changes to the actor's layers do not reach it
-    np.testing.assert_allclose(frozen(states)[0].numpy(), policy[0].numpy(), rtol=1e-5, atol=1e-6)
+    actor.fc1.bias.data += 1.0  # a snapshot: later changes to the actor do not reach it (layers, std, statistics)
+    if options.get('learn_std'):
+        actor.log_std.data += 1.0
+    if options.get('normalize_obs'):
+        actor.obs_norm.update(torch.randn(50, 5) + 3)
+    for mine, theirs in zip(frozen(states), policy):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)

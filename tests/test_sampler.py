@@ -24,7 +24,8 @@ def episodes_of(batch):
     return np.split(np.arange(len(batch.masks)), ends[:-1] + 1), ends
 
 
-@pytest.mark.parametrize("num_envs, mode", [(1, "sync"), (3, "sync"), (4, "sync"), (3, "async")])
+@pytest.mark.parametrize("num_envs, mode", [(1, "sync"), (3, "sync"), (4, "sync"),
+                                             pytest.param(3, "async", marks=pytest.mark.integration)])  # processes
 def test_batch_is_whole_consistent_episodes(num_envs, mode):
     torch.manual_seed(0)
     envs = make_vector_env("Pendulum-v1", num_envs, vector_mode=mode)

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 import torch
 
 from trpo.errors import UserError
-from trpo.critic_fit import load_moments
 from trpo.model import Actor
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")  # shipped, never written
 POLICY_FORMAT = "trpo-policy/1"
-CHECKPOINT_FORMAT = "trpo-checkpoint/3"  # /3: with the critic's fit under way (version 0.3)
+CHECKPOINT_FORMAT = "trpo-checkpoint/3"  # /2: with the best evaluation; /3: with the critic's fit (version 0.3)
+READABLE_CHECKPOINTS = ("trpo-checkpoint/2", CHECKPOINT_FORMAT)  # a /2 checkpoint has no fit under way
 
 
 def atomic_save(obj, path):
@@ -127,6 +127,14 @@ class Progress:
     best_eval: float = float("-inf")  # best mean deterministic return evaluated so far (eval_interval)
 
 
+def load_moments(optimizer, state):
+    """Load an optimizer's state_dict (Adam's step counts and moments) into optimizer, which keeps the
+    settings it was made with (learning rate, fused): load_state_dict alone would take the saved ones."""
+    settings = {k: v for k, v in optimizer.param_groups[0].items() if k != 'params'}
+    optimizer.load_state_dict(state)
+    optimizer.param_groups[0].update(settings)
+
+
 def save_checkpoint(path, flags, run_dir, progress, actor, critic, critic_optimizer, rng, critic_fit):
     """Everything a run needs to continue bit for bit, as tensors and plain types
     (so it loads with weights_only=True): options (a dict), counters, networks, optimizer, rng (the
@@ -161,7 +169,7 @@ def restore_checkpoint(checkpoint, path, actor, critic, critic_optimizer, sample
 def load_checkpoint(path):
     """The checkpoint dict if path is a checkpoint.pth, None if it is a model.pth (raises UserError otherwise)."""
     data = safe_load(path, "model or checkpoint")
-    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
+    if isinstance(data, dict) and data.get("format") in READABLE_CHECKPOINTS:
         return data
     if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
         return None

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from trpo.checkpoint import load_moments
 from trpo.model import Critic
 from trpo.utils import update_critic
 
@@ -50,14 +51,6 @@ def network_state(critic):
 def make_critic_optimizer(critic, lr):
     """Adam over the critic's parameters; fused: one kernel for all of them (about 20% less time per step)."""
     return torch.optim.Adam(critic.parameters(), lr=lr, fused=True)
-
-
-def load_moments(optimizer, state):
-    """Load an optimizer's state_dict (Adam's step counts and moments) into optimizer, which keeps the
-    settings it was made with (learning rate, fused): load_state_dict alone would take the saved ones."""
-    settings = {k: v for k, v in optimizer.param_groups[0].items() if k != 'params'}
-    optimizer.load_state_dict(state)
-    optimizer.param_groups[0].update(settings)
 
 
 def run_job(weights, optimizer_state, job):
@@ -119,9 +112,9 @@ def _fit_in_worker(message):
 
 
 class CriticFitter:
-    """Where and when step 2 runs: update_critic(critic, optimizer, states, targets, epochs, batch_size) starts
-    the fit of one batch, with train_model's arguments, and wait() returns once critic and optimizer hold its
-    result. With use_process the fit runs in a worker process while the trainer goes on (the actor's update,
+    """Where and when step 2 runs: submit(critic, optimizer, states, targets, epochs, batch_size) starts
+    update_critic on one batch, with train_model's arguments, and wait() returns once critic and optimizer hold
+    its result. With use_process the fit runs in a worker process while the trainer goes on (the actor's update,
     the next batch's sampling); without, it runs in this process at wait(), which the trainer calls while
     Ray's rollout workers sample, or after the local sampler's batch. Either way it is done before the next
     batch's values, and it is run_job's update_critic on the states normalized as they were sampled.
@@ -143,7 +136,7 @@ class CriticFitter:
                                                 initargs=(threads, os.getpid()))
             self.executor.submit(int).result()  # start it now, before the trainer's threads (TensorBoard's writer)
 
-    def update_critic(self, critic, optimizer, states, targets, epochs, batch_size):
+    def submit(self, critic, optimizer, states, targets, epochs, batch_size):
         """Start update_critic(critic, optimizer, states, targets, epochs, batch_size, its generator)."""
         self.wait()  # the generator's state after the last fit
         self.critic, self.optimizer = critic, optimizer

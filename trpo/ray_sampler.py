@@ -78,10 +78,9 @@ class RaySampler:
     the workers are, and what went wrong."""
 
     def __init__(self, config, console):
-        self.ray, self.warn = import_ray(), console.warn
-        self.workers = []
-        self.connection = contextlib.ExitStack()
-        self.connection.enter_context(connect(config.address, num_cpus=config.num_workers))
+        self.warn, self.workers = console.warn, []
+        self.connection = contextlib.ExitStack()  # connect sets Ray's environment before Ray is first imported
+        self.ray = self.connection.enter_context(connect(config.address, num_cpus=config.num_workers))
         if config.address is None and config.num_workers > usable_cpus():
             console.warn(f"--num_workers {config.num_workers} on {usable_cpus()} CPUs: the workers share them")
         try:

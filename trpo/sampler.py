@@ -41,7 +41,7 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     i's used steps are its first rows 0..used[i]-1, and the batch is exactly whole
     episodes from the current policy, as in the slides' single-environment loop.
     """
-    policy = actor.frozen()  # the actor as it is now, its forward pass in NumPy
+    frozen = actor.frozen()  # the actor as it is now, its forward pass in NumPy
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
     running = np.ones(n, dtype=bool)  # in an episode that belongs to the batch
@@ -50,7 +50,7 @@ def collect_trajectories(envs, actor, total_sample_size, seed=None):
     returns, lengths, end_steps = [], [], []
     rows, steps_done = [], 0
     while running.any():
-        action = get_action(policy(obs))  # learning process 1: select an action for each state
+        action = get_action(frozen(obs))  # learning process 1: select an action for each state
         next_obs, reward, terminated, truncated, info = envs.step(env_action(action, envs.single_action_space))
         done = terminated | truncated
         final_obs = next_obs.copy()  # where an episode ended, next_obs is already the next episode's start

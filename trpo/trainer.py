@@ -108,7 +108,8 @@ def train(config, callbacks=()):
         progress = Progress()
         if checkpoint:
             progress = restore_checkpoint(checkpoint, config.load_model, actor, critic, critic_optimizer, sampler)
-            fitter.restore(checkpoint['critic_fit'], critic, critic_optimizer)
+            if checkpoint.get('critic_fit'):  # a /2 checkpoint has none: its fits were done
+                fitter.restore(checkpoint['critic_fit'], critic, critic_optimizer)
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
             if checkpoint['flags'].get('address') and config.address is None:
                 console.print(f"note: this run trained on the Ray cluster at --address {checkpoint['flags']['address']}; "

@@ -99,7 +99,7 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
         return skipped_update(critic_loss, f'critic loss is {critic_loss.item()} (the critic diverged)', usable=False)
 
     # step 2: update critic, J(phi) = mean (V_phi(s) - G)^2 (with a critic_fitter: beside the next batch's sampling)
-    fit = update_critic if critic_fitter is None else critic_fitter.update_critic
+    fit = update_critic if critic_fitter is None else critic_fitter.submit
     fit(critic, critic_optimizer, states, returns, options.critic_epochs, options.critic_batch_size)
 
     # step 3: get gradient of actor loss through surrogate loss, g = grad L(theta)
@@ -120,7 +120,7 @@ def train_model(actor, critic, critic_optimizer, batch, gamma, max_kl, options=U
 
     search_dir = conjugate_gradient(Hvp, actor_loss_grad, nsteps=options.cg_iters)
 
-    # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T H s)
+    # step 5: get step size and maximal step, beta = sqrt(2 delta / s^T (H + c I) s), as the slides compute it
     Hs = Hvp(search_dir)
     sHs = search_dir @ Hs
     diagnostics['cg_residual'] = ((actor_loss_grad - Hs).norm() / actor_loss_grad.norm()).item()
