@@ -21,11 +21,12 @@ PRESETS = [sys.executable, 'benchmarks/presets.py', '--presets', 'tuned']
 
 
 @pytest.fixture(autouse=True)
-def own_temporary_directory(monkeypatch):
+def own_temporary_directory(monkeypatch, tmp_path_factory):
     """Each test gets a temporary directory of its own (TMPDIR, a short path: Ray's socket paths are limited),
     for the sweeps' run folders and Ray's sessions, and removes it after: a run killed with its worker or node
     (these tests kill some) leaves its folder there, and a copy of the suite running at the same time from
     another checkout never sees, or removes, the folders of this one."""
+    tmp_path_factory.getbasetemp()  # pytest's own temporary folder first, in the real one: TMPDIR moves below
     folder = tempfile.mkdtemp(prefix='trpo-t-')
     monkeypatch.setenv('TMPDIR', folder)
     monkeypatch.setattr(tempfile, 'tempdir', None)  # gettempdir() reads TMPDIR again
