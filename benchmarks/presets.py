@@ -13,7 +13,7 @@ The final policy is then evaluated deterministically (the mean action) on 10 epi
 Written into --out: results.json (every run's curve and evaluation), summary.md (the
 table: steps until the 100-episode average first exceeds the goal, and the final
 deterministic return, mean +- std and median over seeds, and every seed), curves.png
-(score/avg100 against environment steps: mean over seeds and min-max band, one line per preset).
+(log/avg100 against environment steps: mean over seeds and min-max band, one line per preset).
 The runs of benchmarks/sb3_reference.py in <out>/sb3-contrib with the same budget join the table
 and the plot as one more row and line. --summarize writes these from the runs in --out as they are,
 whatever commit they were measured at, and trains none.
@@ -197,7 +197,7 @@ def plot(runs, env_name, path):
         line, = ax.plot(grid, ys.mean(0), label=f'{preset} (mean of {len(curves)} seeds)')
         ax.fill_between(grid, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel('environment steps')
-    ax.set_ylabel('score/avg100 (mean return of the last 100 episodes)')
+    ax.set_ylabel("log/avg100 (mean return of the last 100 episodes)")
     ax.set_title(f'TRPO on {env_name}: band = min to max over seeds')
     ax.grid(alpha=0.3)
     ax.legend()

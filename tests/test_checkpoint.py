@@ -41,7 +41,7 @@ def test_six_iterations_then_resume_to_twelve_equals_twelve_straight(tmp_path):
     runs = os.listdir(tmp_path / "b" / "logs")
     assert len(runs) == 1  # the resumed run logs into the same folder, on the same step axis
     ea = EventAccumulator(str(tmp_path / "b" / "logs" / runs[0])).Reload()
-    assert [e.step for e in ea.Scalars("score/avg100")] == [2200 * i for i in range(1, 13)]
+    assert [e.step for e in ea.Scalars("log/avg100")] == [2200 * i for i in range(1, 13)]
     assert [e.step for e in ea.Scalars("log/score")] == list(range(1, 133))
 
 
@@ -102,9 +102,10 @@ def test_a_signal_saves_a_checkpoint_and_exits_promptly_with_a_resume_line(tmp_p
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 128 + sig
     assert seconds < 5
-    assert_one_line_error(proc.returncode, err, signal.Signals(sig).name, f"--load_model {save}/checkpoint.pth")
+    assert_one_line_error(proc.returncode, err, f"continue with: python train.py --load_model {save}/checkpoint.pth")
     done = load_checkpoint(str(save / "checkpoint.pth"))["iteration"]
-    assert done >= 1 and f"after {done} iteration" in err
+    assert done >= 1 and f"stopped after {done} iteration" in out
+    assert f"interrupted by" in out and f"({signal.Signals(sig).name}); saved " in out
     assert os.path.exists(save / "model.pth")
     history = train_main(["--load_model", str(save / "checkpoint.pth"), "--max_iter_num", str(done + 1)]).history
     assert [h.total_steps for h in history] == [2200 * (done + 1)]  # the step counter carried on

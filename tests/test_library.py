@@ -2,6 +2,7 @@
 import fcntl
 import math
 import os
+import re
 import pty
 import struct
 import subprocess
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.integration
 
 
 def config(tmp_path, **changes):
-    return trpo.TrainConfig(save_path=str(tmp_path / "m"), logdir=str(tmp_path / "l"), quiet=True, **changes)
+    return trpo.TrainConfig(**{"save_path": str(tmp_path / "m"), "logdir": str(tmp_path / "l"), "quiet": True,
+                               **changes})
 
 
 def scalars(run_dir, tag):
@@ -40,26 +42,28 @@ def test_train_returns_the_history_why_it_stopped_and_the_files_it_wrote(tmp_pat
     assert "best_model" not in result.paths
     assert (result.config.gamma, result.config.max_kl, result.config.num_envs) == (0.99, 0.01, 11)  # resolved
     assert capsys.readouterr().out == ""  # quiet
-    assert trpo.train(config(tmp_path, max_iter_num=1, run_name="first")).paths["run_dir"].endswith("first_1")
+    again = config(tmp_path, max_iter_num=1, run_name="first", save_path=str(tmp_path / "m2"))
+    assert trpo.train(again).paths["run_dir"].endswith("first_1")
 
 
 @pytest.mark.parametrize("changes, words", [
-    (dict(max_kl=0), ["--max_kl", "positive"]),
-    (dict(max_kl="0.01"), ["--max_kl", "int or float", "str"]),
-    (dict(learn_std=1), ["--learn_std", "bool"]),
-    (dict(hidden_size=64.0), ["--hidden_size", "int"]),
-    (dict(num_envs="many"), ["--num_envs", "'auto'"]),
-    (dict(preset="best"), ["--preset", "slides, tuned"]),
-    (dict(gamma=1.5), ["--gamma", "(0, 1]"]),
-    (dict(eval_interval=-1), ["--eval_interval", "0 (never)"]),
-    (dict(run_name="a/b"), ["--run_name", "'/'"]),
-    (dict(seed=2 ** 32), ["--seed", "[0, 2**32)"]),
+    (dict(max_kl=0), ["max_kl ", "positive"]),
+    (dict(max_kl="0.01"), ["max_kl ", "int or float", "str"]),
+    (dict(learn_std=1), ["learn_std ", "bool"]),
+    (dict(hidden_size=64.0), ["hidden_size ", "int"]),
+    (dict(num_envs="many"), ["num_envs ", "'auto'"]),
+    (dict(preset="best"), ["preset ", "slides, tuned"]),
+    (dict(gamma=1.5), ["gamma ", "(0, 1]"]),
+    (dict(eval_interval=-1), ["eval_interval ", "0 (never)"]),
+    (dict(run_name="a/b"), ["run_name ", "'/'"]),
+    (dict(seed=2 ** 32), ["seed ", "[0, 2**32)"]),
 ])
 def test_a_bad_value_from_python_is_a_user_error_naming_the_field(tmp_path, changes, words):
     with pytest.raises(trpo.UserError) as error:
         trpo.train(config(tmp_path, **changes))
     for word in words:
         assert word in str(error.value), str(error.value)
+    assert str(error.value).startswith(words[0]) and "--" not in str(error.value)  # the field, not the flag
     assert not (tmp_path / "l").exists()  # checked before anything is written
 
 
@@ -100,7 +104,7 @@ def test_a_resumed_run_keeps_the_best_evaluation(tmp_path):
 
 def test_the_diagnostics_are_logged_every_iteration(tmp_path):
     result = trpo.train(config(tmp_path, max_iter_num=2))
-    for tag in ("critic/explained_variance", "policy/entropy", "trpo/cg_residual", "trpo/backtracks"):
+    for tag in ("loss/critic_explained_variance", "policy/entropy", "trpo/cg_residual", "trpo/backtracks"):
         assert [step for step, _ in scalars(result.paths["run_dir"], tag)] == [2200, 4400], tag
     entropy = scalars(result.paths["run_dir"], "policy/entropy")[0][1]
     assert entropy == pytest.approx(Normal(0.0, 1.0).entropy().item(), rel=1e-6)  # the slides' std 1
@@ -161,7 +165,7 @@ def test_a_terminal_shows_a_progress_bar_with_an_eta_and_the_stop_reason(tmp_pat
     assert proc.wait(timeout=120) == 0
     text = out.decode(errors="replace")
     assert "6.60k/6.60k" in text and "step/s" in text and "<" in text and "avg100=" in text, text
-    assert "stopped after 3 iterations (6600 steps): max_env_steps reached" in text
+    assert "stopped after 3 iterations (6600 steps): max_env_steps 6600 reached (the 100-episode average -" in text
 
 
 def test_without_a_terminal_there_are_only_the_slides_lines_and_the_stop_line(tmp_path):
@@ -170,7 +174,8 @@ def test_without_a_terminal_there_are_only_the_slides_lines_and_the_stop_line(tm
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = p.stdout.splitlines()
     assert [line.split(" | ")[0] for line in lines if " iter | " in line] == ["0 iter", "2 iter"]
-    assert lines[-1].startswith("stopped after 3 iterations (6600 steps): max_iter_num reached; saved ")
+    assert re.match(r"stopped after 3 iterations \(6600 steps\): max_iter_num 3 reached \(the 100-episode average "
+                    r"-\d+\.\d\); saved ", lines[-1]), lines[-1]
     assert "\r" not in p.stdout and p.stderr == ""
 
 

@@ -156,8 +156,8 @@ def test_default_training_is_the_slides_values_spelled_out(tmp_path):
     """`python train.py` trains exactly as with every value of the slides' algorithm given as a flag
     (same process, same machine: bit for bit, with no golden numbers that another BLAS would change)."""
     def averages(*flags):
-        history = train_main(["--max_iter_num", "3", "--save_path", str(tmp_path / "m"),
-                                     "--logdir", str(tmp_path / "l"), *flags])
+        history = train_main(["--max_iter_num", "3", "--save_path", str(tmp_path / f"m{len(flags)}_{flags[-1:]}"),
+                              "--logdir", str(tmp_path / "l"), *flags])
         return [record.avg100 for record in history.history]
 
     # the slides' train.py: its argparse defaults, nsteps=10 and cg_damping=1e-1 in step 4, env.seed(500);

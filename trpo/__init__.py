@@ -2,10 +2,10 @@
 
     import trpo
     result = trpo.train(trpo.TrainConfig(env_name='Pendulum-v1', max_iter_num=50))
-    actor, info = trpo.load_policy(result.paths['model'])
+    actor, info = trpo.load_policy(result.paths['model'])  # or a shipped policy: trpo.load_policy('Hopper-v5')
     print(trpo.evaluate(actor, info['env_name'], episodes=10))
 """
-from trpo.checkpoint import load_policy
+from trpo.checkpoint import load_policy, pretrained_model
 from trpo.config import TrainConfig
 from trpo.distributions import Categorical, Gaussian
 from trpo.errors import UserError

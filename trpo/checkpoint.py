@@ -84,7 +84,10 @@ def save_policy(path, actor, env_name, state_size, action_size, hidden_size, opt
 
 
 def load_policy(path):
-    """Rebuild the actor saved by save_policy, or the actor inside a checkpoint.pth. Returns (actor, info dict)."""
+    """Rebuild the actor saved by save_policy, or the actor inside a checkpoint.pth; path may also name a shipped
+    policy by its environment id ('Hopper-v5'), as test.py --load_model does. Returns (actor, info dict)."""
+    if not os.path.exists(path) and os.path.exists(pretrained_model(path)):
+        path = pretrained_model(path)
     data = safe_load(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         data = policy_of_checkpoint(data, path)

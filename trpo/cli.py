@@ -1,7 +1,7 @@
 """train.py and test.py: the command line in front of trpo.train and trpo.evaluate; one-line errors, never
 a traceback, and the exit codes."""
 import argparse
-import signal
+import difflib
 import sys
 
 import numpy as np
@@ -12,15 +12,29 @@ from trpo.config import TrainConfig, add_arguments, int_in, seed_arg
 from trpo.envs import has_display
 from trpo.errors import Interrupted, UserError
 from trpo.evaluate import EVAL_SEED, evaluate
-from trpo.progress import iterations
-from trpo.trainer import config_of_checkpoint, train
+from trpo.trainer import config_of_checkpoint, run
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a bad flag prints one line (not the whole usage block) and exits with 2."""
+    """argparse, but a bad flag prints one line (not the whole usage block), with the flag it likely meant,
+    and exits with 2."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self.suggestion(message)} (see --help)\n")
+
+    def suggestion(self, message):
+        """'; did you mean --max_kl?' for an unrecognized --max-kl (or a near miss such as --max_kll)."""
+        if 'unrecognized arguments' not in message:
+            return ''
+        known = [flag for action in self._actions for flag in action.option_strings if flag.startswith('--')]
+        for word in message.split(':', 1)[1].split():
+            flag = word.split('=', 1)[0]
+            if flag.startswith('--'):
+                underscored = '--' + flag[2:].replace('-', '_')
+                close = [underscored] if underscored in known else difflib.get_close_matches(flag, known, n=1)
+                if close:
+                    return f'; did you mean {close[0]}?'
+        return ''
 
 
 def run_main(prog, fn):
@@ -59,21 +73,18 @@ def parse_train_args(argv=None, prog='train.py'):
 
 
 def interrupted_message(result):
-    """The line train.py prints when a signal stopped the run: where it stopped and how to continue."""
-    last = result.history[-1] if result.history else None
-    return (f"stopped by {signal.Signals(result.signum).name} after {iterations(last.iteration if last else 0)} "
-            f"({last.total_steps if last else 0} steps); continue with: python train.py --load_model "
-            f"{result.paths['checkpoint']}")
+    """The line train.py adds on stderr when a signal stopped the run (the stop line said why): how to continue."""
+    return f"continue with: python train.py --load_model {result.paths['checkpoint']}"
 
 
 def train_main(argv=None):
     """python train.py: train, print why it stopped; a signal's stop exits with 130 (SIGINT) or 143 (SIGTERM)."""
-    def run():
-        result = train(parse_train_args(argv))
+    def train():
+        result = run(parse_train_args(argv))
         if result.stop_reason == 'interrupted':
             raise Interrupted(interrupted_message(result), result.signum)
         return result
-    return run_main('train.py', run)
+    return run_main('train.py', train)
 
 
 TEST_DOC = """Watch or measure a saved policy: python test.py [--render | --no-render | --record DIR] [--episodes N].
@@ -118,8 +129,8 @@ def test_main(argv=None):
         if render is None:
             render = has_display() and not args.record
             if not render and not args.record:  # no display
-                print('note: no display, so the episodes run headless; for a window run under xvfb-run '
-                      '(xvfb-run python test.py), for a video pass --record DIR')
+                print('note: no display, so the episodes run headless; to watch them, run where there is a display '
+                      '(a desktop, or ssh -X); for a video pass --record DIR')
         scores = evaluate(actor, info['env_name'], args.episodes, seed=args.seed, stochastic=args.stochastic,
                           render=render, record=args.record)
         for k, score in enumerate(scores, 1):

@@ -9,8 +9,10 @@ came from the command line or from Python:
 """
 import argparse
 import dataclasses
+import functools
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Optional, Union
 
@@ -123,6 +125,9 @@ class TrainConfig:
     eval_episodes: int = option(10, 'episodes per evaluation (reset seeds 10000, 10001, ...)', python=INT,
                                 valid=POSITIVE)
     quiet: bool = option(False, 'no progress bar and no periodic console lines', cli='flag', python=BOOL)
+    overwrite: bool = option(False, 'replace the model.pth, checkpoint.pth and best_model.pth of another run in '
+                             'save_path (without it, a run refuses a save_path that holds them)', cli='flag',
+                             python=BOOL)
     # the preset, and each of its switches (None: the preset's value)
     preset: str = option('slides', "slides: the slides' algorithm; tuned: every switch below on",
                          choices=('slides', 'tuned'), python=TEXT)
@@ -226,6 +231,20 @@ class TrainConfig:
         if c.max_kl_schedule == 'constant' and c.max_kl_final != 0:
             raise UserError(f"--max_kl_final {c.max_kl_final} is where --max_kl_schedule linear ends: pass "
                             f"--max_kl_schedule linear, or --max_kl_final 0 for a constant trust region")
+
+
+def in_python_words(fn):
+    """fn for Python callers: a UserError it raises names options as TrainConfig's fields (max_kl), where the
+    scripts name them as flags (--max_kl). The scripts call undecorated functions (trpo.trainer.run)."""
+    flag = re.compile(r'--(' + '|'.join(f.name for f in fields(TrainConfig)) + r')\b')
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            raise UserError(flag.sub(r'\1', str(e))) from None
+    return wrapper
 
 
 def usable_cpus():

@@ -1,4 +1,5 @@
 """Gymnasium environments: ids, checks, and vector environments for sampling."""
+import difflib
 import os
 import signal
 
@@ -47,7 +48,13 @@ def env_spec(env_name):
 
 
 def cannot_make(env_name, error):
-    return UserError(f"cannot make environment '{env_name}': {error}")
+    """The one-line error for an id Gymnasium cannot make, with the registered id it likely meant (where
+    Gymnasium's own message does not say)."""
+    close = difflib.get_close_matches(env_name, gym.registry.keys(), n=1, cutoff=0.6)
+    versions = sorted((i for i in gym.registry if i.rsplit('-v', 1)[0] == env_name), key=len)
+    guess = versions[-1] if versions else (close[0] if close and close[0] != env_name else None)
+    hint = f"; did you mean '{guess}'?" if guess and 'did you mean' not in str(error).lower() else ''
+    return UserError(f"cannot make environment '{env_name}': {error}{hint}")
 
 
 def make_env(env_name, render_mode=None, **kwargs):

@@ -1,8 +1,12 @@
 """Run a policy for whole episodes and report their returns (test.py, evaluation during training, benchmarks)."""
+import glob
+import os
+
 import torch
 from gymnasium.wrappers import RecordVideo
 
 from trpo.envs import check_display, env_action, make_env, render_offscreen
+from trpo.errors import UserError
 from trpo.utils import get_action
 
 EVAL_SEED = 10_000  # evaluation episode k starts from reset(seed=10000 + k); training seeds only its first reset
@@ -38,9 +42,14 @@ def evaluate(actor, env_name, episodes=10, seed=EVAL_SEED, stochastic=False, ren
         check_display()
         env = make_env(env_name, render_mode='human')
     elif record:
+        videos = sorted(glob.glob(os.path.join(glob.escape(record), f'{glob.escape(env_name)}-episode-*.mp4')))
+        if videos:
+            raise UserError(f"the video folder '{record}' already holds {len(videos)} video(s) of {env_name} "
+                            f"({os.path.basename(videos[0])}, ...); choose another folder, or move them")
         render_offscreen()
         env = RecordVideo(make_env(env_name, render_mode='rgb_array'), record, episode_trigger=lambda k: True,
-                          name_prefix=env_name)  # Hopper-v5-episode-0.mp4, ...
+                          name_prefix=env_name)
+        env.episode_id = 0  # it counts up at each reset: Hopper-v5-episode-1.mp4 is episode 1, as test.py counts
     else:
         env = make_env(env_name)
     try:

@@ -2,8 +2,10 @@
 run the six steps (trpo.update.train_model), merge the batch into the running statistics, log,
 evaluate, checkpoint. train.py is this behind the slides' command line."""
 import dataclasses
+import json
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -17,7 +19,7 @@ from tensorboardX import SummaryWriter
 from trpo.checkpoint import (Progress, actor_options, find_model, load_checkpoint, load_policy, restore_checkpoint,
                              save_checkpoint, save_policy)
 from trpo.stop import StopRequest
-from trpo.config import TrainConfig, usable_cpus
+from trpo.config import TrainConfig, in_python_words, usable_cpus
 from trpo.critic_fit import CriticFitter, make_critic_optimizer
 from trpo.envs import auto_num_envs, check_display, env_sizes, make_env
 from trpo.errors import UserError
@@ -46,11 +48,23 @@ class TrainResult(NamedTuple):
     signum: Optional[int] = None  # the signal that interrupted it
 
 
-STOP_REASONS = {'goal': 'the 100-episode average passed goal_score', 'max_env_steps': 'max_env_steps reached',
-                'max_iter_num': 'max_iter_num reached', 'callback': 'a callback asked to stop',
-                'interrupted': 'interrupted'}
+SIGNAL_WORDS = {'SIGINT': 'Ctrl-C (SIGINT)', 'SIGTERM': 'a request to terminate (SIGTERM)'}
 
 
+def stop_words(reason, config, record, signum=None):
+    """Why the run stopped, with its numbers: 'the 100-episode average -288.7 > goal_score -300'."""
+    average = f'the 100-episode average {record.avg100:.1f}' if record else 'no episode finished'
+    if reason == 'goal':
+        return f'{average} > goal_score {config.goal_score:g}'
+    if reason in ('max_env_steps', 'max_iter_num'):
+        return f'{reason} {getattr(config, reason)} reached ({average})'
+    if reason == 'interrupted':
+        name = signal.Signals(signum).name
+        return f'interrupted by {SIGNAL_WORDS.get(name, name)}'
+    return 'a callback asked to stop'
+
+
+@in_python_words
 def from_checkpoint(path, **changes):
     """The TrainConfig that continues checkpoint.pth at path: its run's options, with changes on top."""
     checkpoint = load_checkpoint(path)
@@ -62,9 +76,10 @@ def from_checkpoint(path, **changes):
 
 def config_of_checkpoint(checkpoint, path, **changes):
     """The TrainConfig of a loaded checkpoint (read from path), with changes on top. The Ray cluster it ran on
-    (address) is not carried over (train() says so); another sampler drops the saved worker count with it,
+    (address) is not carried over (train() says so), nor overwrite (a permission for one run's start); another
+    sampler drops the saved worker count with it,
     so that resuming refuses the sampler with a message that names it."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - {'address'}
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {'address', 'overwrite'}
     saved = {k: v for k, v in checkpoint['flags'].items() if k in names}
     if changes.get('sampler', saved.get('sampler', 'local')) != saved.get('sampler', 'local') and \
             'num_workers' not in changes:
@@ -72,16 +87,28 @@ def config_of_checkpoint(checkpoint, path, **changes):
     return TrainConfig(**saved).replace(**changes, load_model=path)
 
 
+@in_python_words
 def train(config, callbacks=()):
     """Train, or continue the checkpoint config.load_model names; returns a TrainResult.
 
-    Raises UserError for a bad option or file (the message says what to do). Each callback is called
-    with the IterationRecord of every iteration; one that returns True stops training (stop_reason
-    'callback'). SIGINT/SIGTERM (in the main thread) finish the iteration, save, and return with
-    stop_reason 'interrupted'; a second one stops at once (KeyboardInterrupt)."""
+    A checkpoint continues its run as `python train.py --load_model` does: the options left at their
+    defaults take the run's values. Raises UserError for a bad option, file or callback, before anything
+    is written (the message says what to do). Each callback is called with the IterationRecord of every
+    iteration; one that returns True stops training (stop_reason 'callback'). SIGINT/SIGTERM (in the main
+    thread) finish the iteration, save, and return with stop_reason 'interrupted'; a second one stops at
+    once (KeyboardInterrupt)."""
+    return run(config, callbacks, inherit=True)
+
+
+def run(config, callbacks=(), inherit=False):
+    """trpo.train for train.py, whose config already holds a checkpoint's options (cli.parse_train_args: the
+    flags given win); inherit: the options of config left at their defaults take the checkpoint's values."""
+    callbacks = checked_callbacks(callbacks)
     if config.load_model:
         config = config.replace(load_model=find_model(config.load_model, config.save_path))
     checkpoint = load_checkpoint(config.load_model) if config.load_model else None
+    if checkpoint and inherit:
+        config = config_of_checkpoint(checkpoint, config.load_model, **non_defaults(config))
     config = config.resolved()
     if config.render:
         check_display()
@@ -89,6 +116,7 @@ def train(config, callbacks=()):
     config = config.replace(num_envs=num_envs)
     if checkpoint:
         check_resume(config, checkpoint)
+    check_overwrite(config, checkpoint)
     for name in ('save_path', 'logdir'):  # the last check, and the first write
         check_writable(name, getattr(config, name))
     torch.set_num_threads(config.threads)
@@ -104,6 +132,9 @@ def train(config, callbacks=()):
                                                              console)
         fitter = stack.enter_context(closing(CriticFitter(config.seed, use_critic_process(config), config.threads,
                                                           console.warn)))
+        history_from = None
+        if checkpoint:
+            run_dir, history_from = resume_run_dir(checkpoint, config.load_model, config.logdir)
         paths['run_dir'] = run_dir
         progress = Progress()
         if checkpoint:
@@ -111,12 +142,15 @@ def train(config, callbacks=()):
             if checkpoint.get('critic_fit'):  # a /2 checkpoint has none: its fits were done
                 fitter.restore(checkpoint['critic_fit'], critic, critic_optimizer)
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
+            if history_from:
+                console.print(f"note: {history_from} holds logs of another continuation of this checkpoint; this "
+                              f"one logs to a new folder, with the history up to iteration {progress.iteration}")
             if checkpoint['flags'].get('address') and config.address is None:
                 console.print(f"note: this run trained on the Ray cluster at --address {checkpoint['flags']['address']}; "
                               "it goes on with a Ray on this machine (pass --address to go on there)")
         console.start(progress)
         evaluator = stack.enter_context(closing(Evaluator(config, actor)))
-        writer = stack.enter_context(closing(open_writer(run_dir, progress, checkpoint)))
+        writer = stack.enter_context(closing(open_writer(run_dir, progress, checkpoint, history_from)))
         stop = stack.enter_context(StopRequest()) if threading.current_thread() is threading.main_thread() else None
         history, reason = [], None
         while reason is None:
@@ -125,14 +159,36 @@ def train(config, callbacks=()):
             history.append(record)
             save_checkpoint(paths['checkpoint'], dataclasses.asdict(config), run_dir, progress, actor, critic,
                             critic_optimizer, sampler.rng_state(), fitter.state())
+            mark_last_checkpoint(run_dir, progress.iteration, paths['checkpoint'])
             reason = stop_reason(config, progress, record, stop)
             if any([bool(callback(record)) for callback in callbacks]) and reason is None:
                 reason = 'callback'
         save_actor(paths['model'], actor, config)
         if evaluator.wrote_best:
             paths['best_model'] = evaluator.best_path
-        console.finish(progress, STOP_REASONS[reason], paths)
+        console.finish(progress, stop_words(reason, config, history[-1] if history else None, stop and stop.signum),
+                       paths)
     return TrainResult(history, reason, paths, config, stop.signum if stop else None)
+
+
+def checked_callbacks(callbacks):
+    """callbacks as a list of callables, or a UserError (a lone function is a common slip: pass [f])."""
+    if callable(callbacks):
+        raise UserError(f"callbacks must be a list of functions, got the function {callbacks!r}: pass [f]")
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise UserError(f"callbacks must be a list of functions, got {callbacks!r}") from None
+    for callback in callbacks:
+        if not callable(callback):
+            raise UserError(f"callbacks must be a list of functions, and {callback!r} is not callable")
+    return callbacks
+
+
+def non_defaults(config):
+    """The options of config that differ from TrainConfig's defaults (load_model aside): what a user set."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)
+            if f.name != 'load_model' and getattr(config, f.name) != f.default}
 
 
 def stop_reason(config, progress, record, stop):
@@ -177,6 +233,32 @@ def check_writable(name, folder):
             pass
     except OSError as e:
         raise UserError(f"--{name} '{folder}' is not writable ({e.strerror}); choose another folder") from None
+
+
+RUN_FILES = ('model.pth', 'checkpoint.pth', 'best_model.pth')
+
+
+def check_overwrite(config, checkpoint):
+    """A run writes its files into save_path only if none are there, or they are its own (the run the
+    checkpoint continues, at the checkpoint's iteration or before), or config.overwrite allows it."""
+    present = [name for name in RUN_FILES if os.path.exists(os.path.join(config.save_path, name))]
+    if not present or config.overwrite or (checkpoint and own_files(config.save_path, checkpoint)):
+        return
+    hint = ''
+    if 'checkpoint.pth' in present and not checkpoint:
+        hint = f", or --load_model {os.path.join(config.save_path, 'checkpoint.pth')} to continue that run"
+    raise UserError(f"--save_path '{config.save_path}' holds {', '.join(present)} of another run; pass another "
+                    f"--save_path for this run, or set --overwrite to replace them{hint}")
+
+
+def own_files(save_path, checkpoint):
+    """Whether save_path's checkpoint.pth is of the run checkpoint continues, and no further on."""
+    try:
+        theirs = load_checkpoint(os.path.join(save_path, 'checkpoint.pth'))
+    except UserError:  # none there, or not one of ours
+        return False
+    return theirs is not None and theirs['run_dir'] == checkpoint['run_dir'] and \
+        theirs['iteration'] <= checkpoint['iteration']
 
 
 def check_resume(config, checkpoint):
@@ -237,14 +319,64 @@ def start_run(config, state_size, action_size, discrete, checkpoint, console):
     return actor, critic, critic_optimizer, new_run_dir(config)
 
 
-def open_writer(run_dir, progress, resuming):
-    """The run's SummaryWriter. A resumed run adds its own event file to the same folder
-    (tensorboardX names files by the second: a shared name would truncate the earlier one),
-    and purges what a crashed run logged after its checkpoint's last step."""
+def open_writer(run_dir, progress, resuming, history_from=None):
+    """The run's SummaryWriter. A resumed run adds its own event file to the folder (tensorboardX names
+    files by the second: a shared name would truncate the earlier one) and purges what a crashed run logged
+    after its checkpoint's last step; in a new folder (resume_run_dir) it first writes the history of the
+    folder history_from up to the checkpoint."""
     if not resuming:
         return SummaryWriter(run_dir)
-    return SummaryWriter(run_dir, purge_step=progress.total_steps + 1,
-                         filename_suffix=f'.resumed{progress.iteration}.{os.getpid()}')
+    writer = SummaryWriter(run_dir, purge_step=progress.total_steps + 1,
+                           filename_suffix=f'.resumed{progress.iteration}.{os.getpid()}')
+    if history_from:
+        copy_history(history_from, writer, progress)
+    return writer
+
+
+LAST_CHECKPOINT = 'last_checkpoint.json'  # in a run's TensorBoard folder: the checkpoint it continues from
+
+
+def mark_last_checkpoint(run_dir, iteration, checkpoint_path):
+    """Note in run_dir which checkpoint its logs go up to (TensorBoard ignores the file)."""
+    tmp = os.path.join(run_dir, f'{LAST_CHECKPOINT}.tmp{os.getpid()}')
+    with open(tmp, 'w') as f:
+        json.dump({'iteration': iteration, 'checkpoint': os.path.abspath(checkpoint_path)}, f)
+    os.replace(tmp, os.path.join(run_dir, LAST_CHECKPOINT))
+
+
+def resume_run_dir(checkpoint, checkpoint_path, logdir):
+    """(folder, history_from): where a resumed run logs. Its own folder (history_from None) when this
+    checkpoint, at this path, is the last one the run logged there: a run stopped and continued. Otherwise the
+    folder's logs belong to another continuation (this checkpoint copied, or resumed a second time): a new
+    folder <run>_from<iteration> beside it (in logdir if it is gone), which gets the history up to the
+    checkpoint from the old one, so that no folder mixes two histories."""
+    run_dir, iteration = checkpoint['run_dir'], checkpoint['iteration']
+    try:
+        with open(os.path.join(run_dir, LAST_CHECKPOINT)) as f:
+            last = json.load(f)
+    except (OSError, ValueError):
+        last = None
+    if last == {'iteration': iteration, 'checkpoint': os.path.abspath(checkpoint_path)}:
+        return run_dir, None
+    parent = os.path.dirname(run_dir) if os.path.isdir(run_dir) else os.path.abspath(logdir)
+    base = os.path.join(parent, f'{os.path.basename(run_dir)}_from{iteration}')
+    path, k = base, 1
+    while os.path.exists(path):
+        path, k = f'{base}_{k}', k + 1
+    return path, (run_dir if os.path.isdir(run_dir) else None)
+
+
+def copy_history(old_dir, writer, progress):
+    """Write the scalars of old_dir up to the checkpoint into writer: log/score (x = episodes) up to its
+    episodes, every other tag (x = environment steps) up to its steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # slow to import
+    events = EventAccumulator(old_dir, size_guidance={'scalars': 0})
+    events.Reload()
+    for tag in events.Tags()['scalars']:
+        last = progress.episodes if tag == 'log/score' else progress.total_steps
+        for event in events.Scalars(tag):
+            if event.step <= last:
+                writer.add_scalar(tag, event.value, event.step, walltime=event.wall_time)
 
 
 def trust_region(config, total_steps):
@@ -281,7 +413,7 @@ def run_iteration(config, sampler, actor, critic, critic_optimizer, fitter, prog
     progress.total_steps += len(rollout.batch.rewards)
     progress.iteration += 1
     avg100 = float(np.mean(progress.recent_rewards))
-    scalars = {'score/avg100': avg100, 'trpo/max_kl': max_kl, 'time/steps_per_second': len(rollout.batch.rewards) / seconds}
+    scalars = {'log/avg100': avg100, 'trpo/max_kl': max_kl, 'time/steps_per_second': len(rollout.batch.rewards) / seconds}
     if not actor.discrete:  # mean over action dimensions, after the update
         scalars['policy/std'] = actor.log_std.exp().mean().item()
     log_update(writer, info, progress.total_steps, scalars)
@@ -293,12 +425,13 @@ def run_iteration(config, sampler, actor, critic, critic_optimizer, fitter, prog
 
 
 def log_episodes(writer, rollout, progress):
-    """log/score per episode (x = episode number), score/episode (x = environment steps done when it ended)."""
+    """log/score per episode (x = episode number, as on the slides), log/episode_return (x = environment steps done
+    when it ended)."""
     for score, steps in zip(rollout.episode_returns, rollout.episode_end_steps):
         progress.episodes += 1
         progress.recent_rewards.append(score)
         writer.add_scalar('log/score', score, progress.episodes)
-        writer.add_scalar('score/episode', score, progress.total_steps + steps)
+        writer.add_scalar('log/episode_return', score, progress.total_steps + steps)
 
 
 def log_update(writer, info, total_steps, scalars):
@@ -308,7 +441,7 @@ def log_update(writer, info, total_steps, scalars):
                        ('trpo/surrogate_improvement', info.surrogate_improvement),
                        ('trpo/skipped', float(bool(info.skipped))), ('trpo/backtracks', info.backtracks),
                        ('trpo/cg_residual', info.cg_residual), ('policy/entropy', info.entropy),
-                       ('critic/explained_variance', info.explained_variance), *scalars.items()):
+                       ('loss/critic_explained_variance', info.explained_variance), *scalars.items()):
         writer.add_scalar(tag, value, total_steps)
 
 
