@@ -101,14 +101,14 @@ def test_a_run_with_workers_resumes_bit_for_bit(tmp_path, two_workers):
     first, _ = train(tmp_path, max_iter_num=3, sampler='ray', num_workers=2)
     resumed = trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6, sampler='ray'))
     assert same(load_policy(resumed.paths['model'])[0].state_dict(), two_workers[1])
-    with pytest.raises(UserError, match='was trained with --num_workers 2, not 3'):
+    with pytest.raises(UserError, match='was trained with num_workers 2, not 3'):
         trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6, num_workers=3))
-    with pytest.raises(UserError, match='was trained with --sampler ray, not local'):
+    with pytest.raises(UserError, match='was trained with sampler ray, not local'):
         trpo.train(trpo.from_checkpoint(first.paths['checkpoint'], max_iter_num=6, sampler='local'))
 
 
 def test_more_workers_than_the_rays_cpus_is_a_one_line_error(tmp_path, local_ray):
-    with pytest.raises(UserError, match='--num_workers 3 needs as many CPUs in the Ray cluster, which has 2'):
+    with pytest.raises(UserError, match='num_workers 3 needs as many CPUs in the Ray cluster, which has 2'):
         train(tmp_path, max_iter_num=1, sampler='ray', num_workers=3)
 
 

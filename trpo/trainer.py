@@ -74,6 +74,11 @@ def from_checkpoint(path, **changes):
     return config_of_checkpoint(checkpoint, path, **changes)
 
 
+class CheckpointConfig(TrainConfig):
+    """A TrainConfig that already holds a checkpoint's options (config_of_checkpoint, from_checkpoint): trpo.train
+    takes its values as they are, a default among them too (from_checkpoint(path, sampler='local'))."""
+
+
 def config_of_checkpoint(checkpoint, path, **changes):
     """The TrainConfig of a loaded checkpoint (read from path), with changes on top. The Ray cluster it ran on
     (address) is not carried over (train() says so), nor overwrite (a permission for one run's start); another
@@ -84,7 +89,7 @@ def config_of_checkpoint(checkpoint, path, **changes):
     if changes.get('sampler', saved.get('sampler', 'local')) != saved.get('sampler', 'local') and \
             'num_workers' not in changes:
         saved.pop('num_workers', None)
-    return TrainConfig(**saved).replace(**changes, load_model=path)
+    return CheckpointConfig(**saved).replace(**changes, load_model=path)
 
 
 @in_python_words
@@ -97,7 +102,7 @@ def train(config, callbacks=()):
     iteration; one that returns True stops training (stop_reason 'callback'). SIGINT/SIGTERM (in the main
     thread) finish the iteration, save, and return with stop_reason 'interrupted'; a second one stops at
     once (KeyboardInterrupt)."""
-    return run(config, callbacks, inherit=True)
+    return run(config, callbacks, inherit=not isinstance(config, CheckpointConfig))
 
 
 def run(config, callbacks=(), inherit=False):
