@@ -80,7 +80,7 @@ def train_and_evaluate(env_name, preset, seed, max_env_steps, extra, eval_episod
     with tempfile.TemporaryDirectory(prefix='trpo-sweep-') as folder:
         argv = train_argv(env_name, preset, seed, max_env_steps, folder, extra)
         with open(os.path.join(folder, 'train.log'), 'w') as log, contextlib.redirect_stdout(log):
-            result = trpo.train(parse_train_args(argv))
+            result = trpo.trainer.run(parse_train_args(argv))  # a script's errors name flags
         if result.stop_reason == 'interrupted':  # a stopped run is never taken for a result
             raise Interrupted(interrupted_message(result), result.signum)
         history = result.history

@@ -100,7 +100,7 @@ def median_ms(fn, repeats):
 def train_quietly(argv, callbacks=()):
     """trpo.train on the flags argv, its files in a temporary folder; returns the TrainResult."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        return trpo.train(parse_train_args([*argv, '--logdir', tmp, '--save_path', tmp, '--quiet']), callbacks)
+        return trpo.trainer.run(parse_train_args([*argv, '--logdir', tmp, '--save_path', tmp, '--quiet']), callbacks)
 
 
 def package_iteration_seconds(iters, warmup, flags=()):

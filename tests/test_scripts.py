@@ -179,8 +179,8 @@ def test_test_py_opens_a_real_window_under_xvfb_with_no_flag():
         proc = subprocess.Popen([sys.executable, "test.py", "--load_model", SHIPPED, "--episodes", "1"],
                                 cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        seen = False
-        for _ in range(100):  # a 200-step episode at 30 fps lasts about 7 s
+        seen, deadline = False, time.monotonic() + 120  # on a busy machine test.py may take a while to start
+        while time.monotonic() < deadline:  # then a 200-step episode at 30 fps lasts about 7 s
             tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
             seen = seen or "500x500" in tree  # Pendulum's window is 500 x 500
             if proc.poll() is not None:

@@ -48,6 +48,7 @@ def test_a_new_run_refuses_a_save_path_holding_another_runs_files_and_leaves_the
     assert files(tmp_path / 'm') == before
     result = trpo.train(quick(tmp_path, env_name='CartPole-v1', overwrite=True))  # asked: replaced
     assert trpo.load_policy(result.paths['model'])[1]['env_name'] == 'CartPole-v1'
+    assert not (tmp_path / 'm' / 'best_model.pth').exists()  # the other run's best policy does not pass for this one'
 
 
 def test_a_run_continues_in_its_own_save_path_but_a_second_continuation_of_the_same_checkpoint_asks(tmp_path):
@@ -160,11 +161,12 @@ def test_the_stop_line_gives_the_average_and_the_goal(tmp_path):
     assert ' > goal_score -2000; saved ' in last
 
 
-def test_ctrl_c_is_reported_once_in_words_with_the_line_to_continue(tmp_path):
+@pytest.mark.parametrize('quiet', [False, True])
+def test_ctrl_c_is_reported_once_in_words_with_the_line_to_continue(tmp_path, quiet):
     save = tmp_path / 'm'
     proc = subprocess.Popen([sys.executable, 'train.py', '--max_iter_num', '100000', '--save_path', str(save),
-                             '--logdir', str(tmp_path / 'logs')], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             '--logdir', str(tmp_path / 'logs'), *(['--quiet'] if quiet else [])], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(600):
             if (save / 'checkpoint.pth').exists() or proc.poll() is not None:
@@ -175,8 +177,9 @@ def test_ctrl_c_is_reported_once_in_words_with_the_line_to_continue(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert (out + err).count('SIGINT') == 1 and 'interrupted by Ctrl-C (SIGINT)' in out
-    assert err.strip() == f"train.py: continue with: python train.py --load_model {save / 'checkpoint.pth'}"
+    assert (out + err).count('SIGINT') == 1 and 'interrupted by Ctrl-C (SIGINT)' in (err if quiet else out)
+    assert err.strip().endswith(f"continue with: python train.py --load_model {save / 'checkpoint.pth'}")
+    assert len(err.strip().splitlines()) == 1 and (out == '') == quiet
 
 
 def test_recorded_videos_are_numbered_as_the_episodes_and_never_replace_others(tmp_path):
@@ -205,3 +208,14 @@ def test_the_first_tensorboard_groups_are_the_learning_curves(tmp_path):
     groups = sorted({tag.split('/')[0] for tag in tags})
     assert groups[:2] == ['eval', 'log'] and {'log/score', 'log/avg100', 'log/episode_return'} <= set(tags)
     assert tags['log/score'] == list(range(1, 12))  # the slides' tag, x = episodes
+
+
+def test_the_readmes_python_example_runs(tmp_path):
+    """The README's Python block, as a user pastes it, in a folder of their own."""
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    code = readme.split('The same from Python', 1)[1].split('```python', 1)[1].split('```', 1)[0]
+    env = dict(os.environ, PYTHONPATH=ROOT, MUJOCO_GL='egl')
+    p = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().splitlines()[-1] == 'max_env_steps'

@@ -12,7 +12,8 @@ from trpo.config import TrainConfig, add_arguments, int_in, seed_arg
 from trpo.envs import has_display
 from trpo.errors import Interrupted, UserError
 from trpo.evaluate import EVAL_SEED, evaluate
-from trpo.trainer import config_of_checkpoint, run
+from trpo.progress import iterations
+from trpo.trainer import config_of_checkpoint, run, stop_words
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -73,8 +74,14 @@ def parse_train_args(argv=None, prog='train.py'):
 
 
 def interrupted_message(result):
-    """The line train.py adds on stderr when a signal stopped the run (the stop line said why): how to continue."""
-    return f"continue with: python train.py --load_model {result.paths['checkpoint']}"
+    """The line train.py adds on stderr when a signal stopped the run: how to continue (the stop line said why,
+    unless --quiet kept it back: then this line says it)."""
+    said = ''
+    if result.config.quiet:
+        last = result.history[-1] if result.history else None
+        said = (f"stopped after {iterations(last.iteration if last else 0)} ({last.total_steps if last else 0} "
+                f"steps): {stop_words('interrupted', result.config, last, result.signum)}; ")
+    return f"{said}continue with: python train.py --load_model {result.paths['checkpoint']}"
 
 
 def train_main(argv=None):
@@ -136,7 +143,7 @@ def test_main(argv=None):
         for k, score in enumerate(scores, 1):
             print(f'episode {k}: return {score:.2f}')
         mode = 'stochastic' if args.stochastic else 'deterministic'
-        print(f'mean return over {len(scores)} {mode} episodes of {info["env_name"]}: '
+        print(f'mean return over {len(scores)} {mode} episode{"" if len(scores) == 1 else "s"} of {info["env_name"]}: '
               f'{np.mean(scores):.2f} (std {np.std(scores):.2f})')
         if args.record:
             print(f'videos written to {args.record}')

@@ -236,7 +236,7 @@ class TrainConfig:
 def in_python_words(fn):
     """fn for Python callers: a UserError it raises names options as TrainConfig's fields (max_kl), where the
     scripts name them as flags (--max_kl). The scripts call undecorated functions (trpo.trainer.run)."""
-    flag = re.compile(r'--(' + '|'.join(f.name for f in fields(TrainConfig)) + r')\b')
+    flag = re.compile(r'(?<![\w/.-])--(' + '|'.join(f.name for f in fields(TrainConfig)) + r')\b')  # not in a path
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

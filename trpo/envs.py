@@ -23,7 +23,7 @@ def check_display():
     """Raise UserError unless a window can be opened (X11 or Wayland)."""
     if not has_display():
         raise UserError("--render needs a display, and none was found (DISPLAY is not set); "
-                        "run under a desktop or xvfb-run, or use test.py --record DIR to write a video")
+                        "run where there is one (a desktop), or use test.py --record DIR to write a video")
 
 
 def has_display():
@@ -51,7 +51,8 @@ def cannot_make(env_name, error):
     """The one-line error for an id Gymnasium cannot make, with the registered id it likely meant (where
     Gymnasium's own message does not say)."""
     close = difflib.get_close_matches(env_name, gym.registry.keys(), n=1, cutoff=0.6)
-    versions = sorted((i for i in gym.registry if i.rsplit('-v', 1)[0] == env_name), key=len)
+    versions = sorted((i for i in gym.registry if i.rsplit('-v', 1)[0] == env_name and i.rsplit('-v', 1)[-1].isdigit()),
+                      key=lambda i: int(i.rsplit('-v', 1)[1]))
     guess = versions[-1] if versions else (close[0] if close and close[0] != env_name else None)
     hint = f"; did you mean '{guess}'?" if guess and 'did you mean' not in str(error).lower() else ''
     return UserError(f"cannot make environment '{env_name}': {error}{hint}")

@@ -121,9 +121,12 @@ def run(config, callbacks=(), inherit=False):
     config = config.replace(num_envs=num_envs)
     if checkpoint:
         check_resume(config, checkpoint)
-    check_overwrite(config, checkpoint)
+    others = others_files(config, checkpoint)
+    check_overwrite(config, others, resuming=checkpoint is not None)
     for name in ('save_path', 'logdir'):  # the last check, and the first write
         check_writable(name, getattr(config, name))
+    if 'best_model.pth' in others:  # --overwrite: the other run's best policy must not pass for this run's
+        os.remove(os.path.join(config.save_path, 'best_model.pth'))
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     paths = {'model': os.path.join(config.save_path, 'model.pth'),
@@ -148,8 +151,9 @@ def run(config, callbacks=(), inherit=False):
                 fitter.restore(checkpoint['critic_fit'], critic, critic_optimizer)
             console.print(f'resuming {run_dir} after iteration {progress.iteration} ({progress.total_steps} steps)')
             if history_from:
-                console.print(f"note: {history_from} holds logs of another continuation of this checkpoint; this "
-                              f"one logs to a new folder, with the history up to iteration {progress.iteration}")
+                console.print(f"note: the logs in {history_from} do not end at this checkpoint (it was copied or "
+                              "moved, continued already, or written by version 0.3); this run logs to a new folder, "
+                              f"with that history up to iteration {progress.iteration}")
             if checkpoint['flags'].get('address') and config.address is None:
                 console.print(f"note: this run trained on the Ray cluster at --address {checkpoint['flags']['address']}; "
                               "it goes on with a Ray on this machine (pass --address to go on there)")
@@ -164,7 +168,7 @@ def run(config, callbacks=(), inherit=False):
             history.append(record)
             save_checkpoint(paths['checkpoint'], dataclasses.asdict(config), run_dir, progress, actor, critic,
                             critic_optimizer, sampler.rng_state(), fitter.state())
-            mark_last_checkpoint(run_dir, progress.iteration, paths['checkpoint'])
+            mark_last_checkpoint(run_dir, progress.iteration, paths['checkpoint'], console.warn)
             reason = stop_reason(config, progress, record, stop)
             if any([bool(callback(record)) for callback in callbacks]) and reason is None:
                 reason = 'callback'
@@ -243,14 +247,20 @@ def check_writable(name, folder):
 RUN_FILES = ('model.pth', 'checkpoint.pth', 'best_model.pth')
 
 
-def check_overwrite(config, checkpoint):
-    """A run writes its files into save_path only if none are there, or they are its own (the run the
-    checkpoint continues, at the checkpoint's iteration or before), or config.overwrite allows it."""
+def others_files(config, checkpoint):
+    """The run files in save_path that are not this run's: none if they are the run's the checkpoint continues
+    (at the checkpoint's iteration or before)."""
     present = [name for name in RUN_FILES if os.path.exists(os.path.join(config.save_path, name))]
-    if not present or config.overwrite or (checkpoint and own_files(config.save_path, checkpoint)):
+    return [] if checkpoint and own_files(config.save_path, checkpoint) else present
+
+
+def check_overwrite(config, present, resuming):
+    """A run writes into save_path only if it holds no other run's files (present), or config.overwrite
+    allows replacing them. resuming: the run continues a checkpoint."""
+    if not present or config.overwrite:
         return
     hint = ''
-    if 'checkpoint.pth' in present and not checkpoint:
+    if 'checkpoint.pth' in present and not resuming:
         hint = f", or --load_model {os.path.join(config.save_path, 'checkpoint.pth')} to continue that run"
     raise UserError(f"--save_path '{config.save_path}' holds {', '.join(present)} of another run; pass another "
                     f"--save_path for this run, or set --overwrite to replace them{hint}")
@@ -260,10 +270,10 @@ def own_files(save_path, checkpoint):
     """Whether save_path's checkpoint.pth is of the run checkpoint continues, and no further on."""
     try:
         theirs = load_checkpoint(os.path.join(save_path, 'checkpoint.pth'))
-    except UserError:  # none there, or not one of ours
+        return theirs is not None and theirs['run_dir'] == checkpoint['run_dir'] and \
+            theirs['iteration'] <= checkpoint['iteration']
+    except (UserError, KeyError, TypeError):  # none there, not one of ours, or damaged
         return False
-    return theirs is not None and theirs['run_dir'] == checkpoint['run_dir'] and \
-        theirs['iteration'] <= checkpoint['iteration']
 
 
 def check_resume(config, checkpoint):
@@ -341,12 +351,15 @@ def open_writer(run_dir, progress, resuming, history_from=None):
 LAST_CHECKPOINT = 'last_checkpoint.json'  # in a run's TensorBoard folder: the checkpoint it continues from
 
 
-def mark_last_checkpoint(run_dir, iteration, checkpoint_path):
+def mark_last_checkpoint(run_dir, iteration, checkpoint_path, warn):
     """Note in run_dir which checkpoint its logs go up to (TensorBoard ignores the file)."""
     tmp = os.path.join(run_dir, f'{LAST_CHECKPOINT}.tmp{os.getpid()}')
-    with open(tmp, 'w') as f:
-        json.dump({'iteration': iteration, 'checkpoint': os.path.abspath(checkpoint_path)}, f)
-    os.replace(tmp, os.path.join(run_dir, LAST_CHECKPOINT))
+    try:
+        with open(tmp, 'w') as f:
+            json.dump({'iteration': iteration, 'checkpoint': os.path.abspath(checkpoint_path)}, f)
+        os.replace(tmp, os.path.join(run_dir, LAST_CHECKPOINT))
+    except OSError as e:  # the log folder removed or full: the run goes on; a resume will log to a new folder
+        warn(f"cannot write {os.path.join(run_dir, LAST_CHECKPOINT)} ({e.strerror or e})")
 
 
 def resume_run_dir(checkpoint, checkpoint_path, logdir):
@@ -361,8 +374,9 @@ def resume_run_dir(checkpoint, checkpoint_path, logdir):
             last = json.load(f)
     except (OSError, ValueError):
         last = None
-    if last == {'iteration': iteration, 'checkpoint': os.path.abspath(checkpoint_path)}:
-        return run_dir, None
+    here = os.path.abspath(checkpoint_path)
+    if last in ({'iteration': iteration, 'checkpoint': here}, {'iteration': iteration - 1, 'checkpoint': here}):
+        return run_dir, None  # (iteration - 1: the run stopped between writing the checkpoint and the note)
     parent = os.path.dirname(run_dir) if os.path.isdir(run_dir) else os.path.abspath(logdir)
     base = os.path.join(parent, f'{os.path.basename(run_dir)}_from{iteration}')
     path, k = base, 1
@@ -381,7 +395,11 @@ def copy_history(old_dir, writer, progress):
         last = progress.episodes if tag == 'log/score' else progress.total_steps
         for event in events.Scalars(tag):
             if event.step <= last:
-                writer.add_scalar(tag, event.value, event.step, walltime=event.wall_time)
+                writer.add_scalar(RENAMED_TAGS.get(tag, tag), event.value, event.step, walltime=event.wall_time)
+
+
+RENAMED_TAGS = {'score/avg100': 'log/avg100', 'score/episode': 'log/episode_return',  # version 0.3's names
+                'critic/explained_variance': 'loss/critic_explained_variance'}
 
 
 def trust_region(config, total_steps):
