@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import trpo
 from trpo.checkpoint import load_checkpoint
-from trpo.cli import parse_train_args, train_main
+from trpo.cli import train_main
 from test_scripts import ROOT, assert_one_line_error, run
 
 pytestmark = pytest.mark.integration
