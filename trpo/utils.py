@@ -16,7 +16,7 @@ def get_action(policy):
     Gaussian(mu, std): a = mu + std * eps, eps ~ N(0, I), the slides' Normal(mu, std).sample()
     without a distribution object per step. Categorical(logits): a ~ softmax(logits).
     """
-    return policy.sample().numpy()
+    return policy.sample().detach().numpy()  # as the slides' action.data.numpy(): no gradient flows back
 
 
 def get_log_prob(actions, policy):
