@@ -251,7 +251,7 @@ def others_files(config, checkpoint):
     """The run files in save_path that are not this run's: none if they are the run's the checkpoint continues
     (at the checkpoint's iteration or before)."""
     present = [name for name in RUN_FILES if os.path.exists(os.path.join(config.save_path, name))]
-    return [] if checkpoint and own_files(config.save_path, checkpoint) else present
+    return [] if checkpoint and own_files(config.save_path, checkpoint, config.load_model) else present
 
 
 def check_overwrite(config, present, resuming):
@@ -266,10 +266,14 @@ def check_overwrite(config, present, resuming):
                     f"--save_path for this run, or set --overwrite to replace them{hint}")
 
 
-def own_files(save_path, checkpoint):
-    """Whether save_path's checkpoint.pth is of the run checkpoint continues, and no further on."""
+def own_files(save_path, checkpoint, checkpoint_path):
+    """Whether save_path's checkpoint.pth is of the run checkpoint (read from checkpoint_path) continues, and no
+    further on: the very file, the usual resume, without reading it again; else a copy of the same run."""
+    path = os.path.join(save_path, 'checkpoint.pth')
+    if os.path.exists(path) and os.path.samefile(path, checkpoint_path):
+        return True
     try:
-        theirs = load_checkpoint(os.path.join(save_path, 'checkpoint.pth'))
+        theirs = load_checkpoint(path)
         return theirs is not None and theirs['run_dir'] == checkpoint['run_dir'] and \
             theirs['iteration'] <= checkpoint['iteration']
     except (UserError, KeyError, TypeError):  # none there, not one of ours, or damaged
