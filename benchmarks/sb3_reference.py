@@ -6,16 +6,18 @@ trained and evaluated the way benchmarks/presets.py trains and evaluates this pa
     python benchmarks/sb3_reference.py --env_name CartPole-v1 --seeds 1 2 3 4 5 --max_env_steps 100000
 
 Each seed trains TRPO('MlpPolicy') for --max_env_steps steps with the values of the zoo's
-hyperparams/trpo.yml for the environment (ZOO below: Hopper-v5 takes the zoo's MuJoCo values;
-observations and rewards normalized by VecNormalize where the zoo says normalize; 2 environments;
-target_kl is SB3's default 0.01), on one torch thread. The final policy, its observations
+hyperparams/trpo.yml for the environment (ZOO below: the -v5 tasks take the zoo's MuJoCo values where it
+lists the task, its default where not; the zoo's number of environments; observations and rewards
+normalized by VecNormalize where the zoo says normalize; target_kl is SB3's default 0.01 but for
+HalfCheetah's 0.04, in SB3's units: a KL averaged over the action dimensions), on one torch thread. The final policy, its observations
 normalized with the statistics training ended with, then plays 10 deterministic episodes from
 reset seeds 10000-10009 through trpo.evaluate.run_episodes, the function that evaluates this
 package's runs. Writes <out>/seed<S>.json (the 100-episode average after each update, the
 evaluation returns, the training seconds) and <out>/summary.md (default out:
 results/<env_name>/sb3-contrib, where benchmarks/presets.py finds the runs and puts them beside its
 own). Each seed is a Ray task (benchmarks/sweep.py: --jobs side by side on this machine, or --address a
-cluster); a seed whose json holds the same settings and commit is not trained again.
+cluster); a seed whose json holds the same settings and library versions is not trained again, whatever
+commit of this package it was measured at.
 """
 import argparse
 import importlib.util
@@ -40,21 +42,29 @@ from trpo.presets import preset_values  # noqa: E402
 
 PRESET = 'sb3-contrib'  # the label of these runs in tables and plots
 
-# rl-baselines3-zoo, hyperparams/trpo.yml: the TRPO arguments per environment (Hopper-v5 and HalfCheetah-v5: the
-# zoo's MuJoCo defaults, written for their v4); all with n_envs: 2, and VecNormalize where the zoo says normalize: true
-MUJOCO = dict(n_steps=1024, batch_size=128, gamma=0.99, gae_lambda=0.95, sub_sampling_factor=1, cg_max_steps=25,
-              cg_damping=0.1, n_critic_updates=20, learning_rate=1e-3)
+# rl-baselines3-zoo, hyperparams/trpo.yml: the TRPO arguments per environment, with the zoo's n_envs (the zoo's
+# default 1 where it has none) and VecNormalize where it says normalize: true. Its MuJoCo block (mujoco-defaults,
+# written for v4) gives the -v5 tasks it lists; InvertedPendulum, InvertedDoublePendulum and Reacher have no entry
+# there, so they take its `default`: SB3-contrib's own defaults, one environment, no normalization.
+MUJOCO = dict(n_envs=2, normalize=True, n_steps=1024, batch_size=128, gamma=0.99, gae_lambda=0.95,
+              sub_sampling_factor=1, cg_max_steps=25, cg_damping=0.1, n_critic_updates=20, learning_rate=1e-3)
+DEFAULT = dict(n_envs=1, normalize=False)
 ZOO = {
     'Hopper-v5': MUJOCO,
-    'HalfCheetah-v5': MUJOCO,
-    'CartPole-v1': dict(n_steps=512, batch_size=512, cg_damping=1e-3, gae_lambda=0.98, gamma=0.99,
-                        learning_rate=1e-3, n_critic_updates=20),
-    'Acrobot-v1': dict(n_steps=1024),
-    'LunarLander-v3': dict(n_steps=512, cg_damping=0.01, gae_lambda=0.98, gamma=0.99, learning_rate=1e-3,
-                           n_critic_updates=15),
+    'HalfCheetah-v5': dict(MUJOCO, target_kl=0.04),
+    'Walker2d-v5': MUJOCO,
+    'Ant-v5': MUJOCO,
+    'Humanoid-v5': MUJOCO,  # the zoo trains it for 2M steps; the suite's budget is 1M for every task
+    'Swimmer-v5': dict(MUJOCO, gamma=0.9999),
+    'InvertedPendulum-v5': DEFAULT,
+    'InvertedDoublePendulum-v5': DEFAULT,
+    'Reacher-v5': DEFAULT,
+    'CartPole-v1': dict(n_envs=2, normalize=False, n_steps=512, batch_size=512, cg_damping=1e-3, gae_lambda=0.98,
+                        gamma=0.99, learning_rate=1e-3, n_critic_updates=20),
+    'Acrobot-v1': dict(n_envs=2, normalize=True, n_steps=1024),
+    'LunarLander-v3': dict(n_envs=2, normalize=False, n_steps=512, cg_damping=0.01, gae_lambda=0.98, gamma=0.99,
+                           learning_rate=1e-3, n_critic_updates=15),
 }
-NORMALIZE = {'Hopper-v5', 'HalfCheetah-v5', 'Acrobot-v1'}
-N_ENVS = 2
 
 
 class Action(NamedTuple):
@@ -66,27 +76,31 @@ class Action(NamedTuple):
 
 
 def make_model(env_name, seed):
-    """TRPO('MlpPolicy') with the zoo's values for env_name, on its N_ENVS environments (normalized where the
+    """TRPO('MlpPolicy') with the zoo's values for env_name, on its n_envs environments (normalized where the
     zoo says so), on one torch thread."""
     from sb3_contrib import TRPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
-    envs = make_vec_env(env_name, n_envs=N_ENVS, seed=seed)
-    if env_name in NORMALIZE:
-        envs = VecNormalize(envs, gamma=ZOO[env_name].get('gamma', 0.99))
-    return TRPO('MlpPolicy', envs, seed=seed, **ZOO[env_name])
+    kwargs = {k: v for k, v in ZOO[env_name].items() if k not in ('n_envs', 'normalize')}
+    envs = make_vec_env(env_name, n_envs=ZOO[env_name]['n_envs'], seed=seed)
+    if ZOO[env_name]['normalize']:
+        envs = VecNormalize(envs, gamma=kwargs.get('gamma', 0.99))
+    return TRPO('MlpPolicy', envs, seed=seed, **kwargs)
 
 
 def run_settings(env_name, max_env_steps, eval_episodes):
     return {'env_name': env_name, 'max_env_steps': max_env_steps, 'eval_episodes': eval_episodes, **ZOO[env_name]}
 
 
-def reused(path, settings, commit):
-    """The run in path (seed<S>.json) if it has these settings and was measured at commit, else None."""
-    run = recorded(path, commit)
-    return {'preset': PRESET, **run} if run is not None and run['settings'] == settings else None
+def reused(path, settings, versions):
+    """The run in path (seed<S>.json) if it has these settings and was measured with these library versions, else
+    None. This package's code does not enter these runs (but for evaluate.run_episodes, which only plays the
+    episodes), so a run measured at another commit counts."""
+    run = recorded(path)
+    same = run is not None and run['settings'] == settings and run.get('measured_with', {}).get('versions') == versions
+    return {'preset': PRESET, **run} if same else None
 
 
 def train_and_evaluate(env_name, seed, max_env_steps, eval_episodes, commit):
@@ -116,7 +130,7 @@ def train_and_evaluate(env_name, seed, max_env_steps, eval_episodes, commit):
     model.learn(max_env_steps, callback=curve)
     seconds = time.perf_counter() - start
     envs.training = False
-    normalize = envs.normalize_obs if env_name in NORMALIZE else (lambda x: x)
+    normalize = envs.normalize_obs if ZOO[env_name]['normalize'] else (lambda x: x)
 
     def policy(state):  # run_episodes' actor interface
         action, _ = model.predict(normalize(state.numpy()), deterministic=True)
@@ -144,7 +158,7 @@ def benchmark():
     commit = code_commit()
     settings = run_settings(args.env_name, args.max_env_steps, args.eval_episodes)
     paths = [os.path.join(out, f'seed{seed}.json') for seed in args.seeds]
-    runs = [reused(path, settings, commit) for path in paths]
+    runs = [reused(path, settings, provenance(commit)['versions']) for path in paths]
     todo = [k for k, run in enumerate(runs) if run is None]
 
     def keep(i, run, retried):
