@@ -8,7 +8,8 @@ Each run is `python train.py --preset P --seed S --max_env_steps N --goal_score 
 machine, or --address a cluster). It trains in a folder of its own on its node and sends back its
 result and files; in <out>/<preset>_seed<S> the driver writes model.pth, the TensorBoard logs,
 train.log (the console output) and run.json (the result, with the node it ran on). A run whose
-run.json holds the same settings and the same commit is reused, not trained again.
+run.json holds the same settings and was measured with the same learning code (the package and the
+lock file as they are at this commit: benchmarks/sweep.py, same_code) is reused, not trained again.
 The final policy is then evaluated deterministically (the mean action) on 10 episodes.
 Written into --out: results.json (every run's curve and evaluation), summary.md (the
 table: steps until the 100-episode average first exceeds the goal, and the final
@@ -65,7 +66,8 @@ def train_argv(env_name, preset, seed, max_env_steps, folder, extra):
 
 
 def reused(env_name, preset, seed, max_env_steps, out, extra, eval_episodes, commit=None):
-    """The run in out/<preset>_seed<seed>/run.json if it has the same settings (and commit, if not None), else None."""
+    """The run in out/<preset>_seed<seed>/run.json if it has the same settings (and learning code as commit, if not
+    None), else None."""
     run = recorded(os.path.join(out, f'{preset}_seed{seed}', 'run.json'), commit)
     if run is None or len(run['eval']) != eval_episodes:
         return None

@@ -33,6 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # what the nodes do not need of the checkout (gitignore patterns)
 EXCLUDES = ['.git', '.venv', '/results', '/save_model', '/logs', '/videos', '__pycache__', '*.pth', '*.egg-info']
 RETRIES = 3
+# what a run's result depends on in this checkout: the package (but for its shipped policies) and the pinned versions
+LEARNING_CODE = ('trpo', ':(exclude)trpo/pretrained', 'requirements.lock')
 
 
 def git(*args):
@@ -62,14 +64,26 @@ def provenance(commit):
             'cpus': os.cpu_count()}
 
 
+def same_code(measured, current):
+    """Whether the code_commit() names measured and current hold the same learning code: the same name, or two
+    commits without local changes between which LEARNING_CODE does not differ (a commit of results or docs
+    keeps the runs measured before it)."""
+    if measured == current:
+        return True
+    if not measured or not current or '-dirty' in measured or '-dirty' in current:
+        return False
+    return subprocess.run(['git', 'diff', '--quiet', measured, current, '--', *LEARNING_CODE], cwd=ROOT,
+                          capture_output=True).returncode == 0  # 1: they differ, 128: an unknown commit
+
+
 def recorded(path, commit=None):
     """The run recorded in path (a JSON file), or None if there is none, or (commit not None) it was measured
-    at another commit; runs before version 0.2 recorded no commit."""
+    with other learning code (same_code); runs before version 0.2 recorded no commit."""
     if not os.path.exists(path):
         return None
     with open(path) as f:
         run = json.load(f)
-    return run if commit in (None, run.get('measured_with', {}).get('commit')) else None
+    return run if commit is None or same_code(run.get('measured_with', {}).get('commit'), commit) else None
 
 
 def node():

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from benchmarks.presets import reused, train_argv, settings
-from benchmarks.sweep import code_commit
+from benchmarks.sweep import code_commit, same_code
 
 pytestmark = pytest.mark.ray
 
@@ -233,6 +233,14 @@ def test_a_run_is_reused_only_with_the_same_settings_and_commit(tmp_path):
     assert reused('Pendulum-v1', 'tuned', 1, 4096, out, ['--max_kl', '0.02'], 10, 'abc1234') is None
     head = subprocess.run(['git', 'describe', '--always'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     assert code_commit().split('-dirty.')[0] == head
+
+
+def test_a_run_counts_at_a_later_commit_only_if_the_learning_code_is_the_same():
+    assert same_code('14ca77a', '7e778c7')  # between them: benchmarks/sb3_reference.py and results only
+    assert not same_code('a71332f', '14ca77a')  # version 0.3 and 0.4: trpo/ differs
+    assert not same_code('14ca77a', '7e778c7-dirty.0123abcd')  # local changes: only the same name counts
+    assert same_code('7e778c7-dirty.0123abcd', '7e778c7-dirty.0123abcd')
+    assert not same_code('14ca77a', 'fffffff') and not same_code(None, '14ca77a')
 
 
 def test_a_reference_run_is_reused_with_the_same_settings_and_versions_whatever_the_commit(tmp_path):

@@ -146,9 +146,14 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
             acrobot.goal_score) == (1024, 0.04, 'linear', 100_000, float("inf"))
     assert (lunar.critic_hidden_size, lunar.critic_lr, lunar.max_kl, lunar.max_env_steps, lunar.goal_score) == \
         (256, 3e-4, 0.01, 200_000, float("inf"))
-    walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # no per-env values, no reward_threshold
-    assert (walker.gamma, walker.total_sample_size, walker.max_kl, walker.log_std_init, walker.goal_score) == \
-        (0.99, 2048, 0.01, -0.5, float("inf"))
+    for env_name in ("Walker2d-v5", "Ant-v5", "Humanoid-v5", "Reacher-v5", "InvertedPendulum-v5"):
+        mujoco = resolved("--preset", "tuned", "--env_name", env_name)  # one MuJoCo preset: Hopper's values
+        assert (mujoco.gamma, mujoco.total_sample_size, mujoco.max_kl, mujoco.max_kl_schedule, mujoco.log_std_init,
+                mujoco.critic_hidden_size, mujoco.critic_lr, mujoco.max_env_steps, mujoco.goal_score) == \
+            (0.995, 1024, 0.04, 'linear', 0.0, 256, 3e-4, 1_000_000, float("inf"))
+    assert (cheetah.gamma, cheetah.max_kl, cheetah.max_kl_schedule, cheetah.log_std_init) == (0.99, 0.01, 'constant', -0.5)
+    box2d = resolved("--preset", "tuned", "--env_name", "BipedalWalker-v3")  # not MuJoCo: the tuned defaults
+    assert (box2d.gamma, box2d.total_sample_size, box2d.max_kl, box2d.log_std_init) == (0.99, 2048, 0.01, -0.5)
 
 
 @pytest.mark.integration
