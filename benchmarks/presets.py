@@ -34,6 +34,7 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 
 import trpo  # noqa: E402
+from benchmarks.scores import interval, iqm  # noqa: E402
 from benchmarks.sweep import add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, interrupted_message, parse_train_args, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
@@ -168,18 +169,23 @@ def measured_with_line(runs):
 def summarize(runs, env_name, max_env_steps, goal):
     lines = [f'# {env_name}: {max_env_steps:,} environment steps per run', '', measured_with_line(runs), '',
              f'Steps to goal: environment steps until the 100-episode average first exceeds {goal:g}. '
-             'Final: mean deterministic return of the final policy over its 10 evaluation episodes.', '',
-             '| preset | seeds | steps to goal, median (range) | final return, median (range) | final, mean ± std | '
-             'per seed (steps to goal / final) | minutes per run |', '|---|---|---|---|---|---|---|']
+             'Final: mean deterministic return of the final policy over its 10 evaluation episodes. IQM: '
+             'interquartile mean of the finals over seeds, with its 95% stratified-bootstrap interval '
+             '(benchmarks/scores.py).', '',
+             '| preset | seeds | steps to goal, median (range) | final return, median (range) | final, IQM [95% interval] '
+             '| final, mean ± std | per seed (steps to goal / final) | minutes per run |',
+             '|---|---|---|---|---|---|---|---|']
     for preset in dict.fromkeys(r['preset'] for r in runs):
         rs = [r for r in runs if r['preset'] == preset]
         to_goal = [steps_to(r['curve'], goal) for r in rs]
         finals = [float(np.mean(r['eval'])) for r in rs]
         per_seed = ', '.join(f"{r['seed']}: {'-' if s is None else f'{s:,}'} / {f:.1f}"
                              for r, s, f in zip(rs, to_goal, finals))
+        point, low, high = interval(iqm, np.array(finals)[:, None])
         lines.append(f"| {preset} | {len(rs)} | {steps_range(to_goal)} | {np.median(finals):.1f} "
-                     f"({min(finals):.1f} to {max(finals):.1f}) | {np.mean(finals):.1f} ± {np.std(finals):.1f} | "
-                     f"{per_seed} | {np.mean([r['seconds'] for r in rs]) / 60:.1f} |")
+                     f"({min(finals):.1f} to {max(finals):.1f}) | {point:.1f} [{low:.1f}, {high:.1f}] | "
+                     f"{np.mean(finals):.1f} ± {np.std(finals):.1f} | {per_seed} | "
+                     f"{np.mean([r['seconds'] for r in rs]) / 60:.1f} |")
     retried = [f"{r['preset']} seed {r['seed']} ({r['retried']} time{'s' if r['retried'] > 1 else ''})"
                for r in runs if r.get('retried')]
     if retried:

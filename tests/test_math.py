@@ -1,5 +1,6 @@
 """Tier 1: each algorithm function against an independent reference."""
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 from torch.distributions import Normal, kl_divergence as torch_kl
@@ -77,6 +78,34 @@ def test_kl_divergence_matches_torch_distributions(states):
     torch.testing.assert_close(ours, ref)
     rev = torch_kl(Normal(*new(states)), Normal(*old(states))).sum(-1)
     assert not torch.allclose(ours, rev)  # the direction matters
+
+
+def test_max_kl_is_sb3_contribs_target_kl_times_the_action_dimensions():
+    """This package's trust region bounds the mean over states of the KL summed over action dimensions;
+    SB3-contrib's TRPO bounds kl_divergence(...).mean() over a (T, action_dims) tensor: the mean over states
+    and dimensions. So its target_kl 0.01 is max_kl 0.01 x action_dims here (Hopper-v5: 0.03). Checked
+    against the closed form of a Gaussian's KL per dimension, on Hopper-sized actors (3 action dimensions)."""
+    torch.manual_seed(0)
+    states = torch.randn(500, 11, dtype=torch.float64)
+    old, new = Actor(11, 3, 64, learn_std=True).double(), Actor(11, 3, 64, learn_std=True).double()
+    new.load_state_dict(old.state_dict())
+    with torch.no_grad():
+        for p in new.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # a small step, as a trust region's
+    with torch.no_grad():
+        ours = kl_divergence(new_actor=new, old_actor=old, states=states).mean().item()  # what the search bounds
+        (mu_o, std_o), (mu_n, std_n) = [(x.numpy() for x in a(states)) for a in (old, new)]
+
+    def closed_form(mu_p, std_p, mu_q, std_q):  # KL(N(mu_p, std_p^2) || N(mu_q, std_q^2)), per dimension
+        return np.log(std_q / std_p) + (std_p ** 2 + (mu_p - mu_q) ** 2) / (2 * std_q ** 2) - 0.5
+
+    per_dimension = closed_form(mu_o, std_o, mu_n, std_n)  # (T, 3)
+    assert per_dimension.shape == (500, 3)
+    assert ours == pytest.approx(3 * per_dimension.mean(), rel=1e-12)
+    # SB3-contrib's direction is KL(pi_new || pi_old): the same to second order in a step this small
+    sb3 = closed_form(mu_n, std_n, mu_o, std_o).mean()
+    assert ours == pytest.approx(3 * sb3, rel=0.02)
+    assert ours > 1.5 * sb3  # not the same units: a target_kl of 0.01 there is not max_kl 0.01 here
 
 
 def test_kl_divergence_of_identical_policies_is_zero(tiny_actor, states):
