@@ -33,8 +33,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # what the nodes do not need of the checkout (gitignore patterns)
 EXCLUDES = ['.git', '.venv', '/results', '/save_model', '/logs', '/videos', '__pycache__', '*.pth', '*.egg-info']
 RETRIES = 3
-# what a run's result depends on in this checkout: the package (but for its shipped policies) and the pinned versions
-LEARNING_CODE = ('trpo', ':(exclude)trpo/pretrained', 'requirements.lock')
+# what a run's result depends on in this checkout besides its settings: the package and the pinned versions. Not
+# its shipped policies, nor trpo/presets.py, which only gives settings, and a run's settings are compared apart
+LEARNING_CODE = ('trpo', ':(exclude)trpo/pretrained', ':(exclude)trpo/presets.py', 'requirements.lock')
 
 
 def git(*args):

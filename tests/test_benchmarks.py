@@ -237,6 +237,7 @@ def test_a_run_is_reused_only_with_the_same_settings_and_commit(tmp_path):
 
 def test_a_run_counts_at_a_later_commit_only_if_the_learning_code_is_the_same():
     assert same_code('14ca77a', '7e778c7')  # between them: benchmarks/sb3_reference.py and results only
+    assert same_code('7e778c7', 'c2355bb')  # trpo/presets.py only: what it changes is in the runs' settings
     assert not same_code('a71332f', '14ca77a')  # version 0.3 and 0.4: trpo/ differs
     assert not same_code('14ca77a', '7e778c7-dirty.0123abcd')  # local changes: only the same name counts
     assert same_code('7e778c7-dirty.0123abcd', '7e778c7-dirty.0123abcd')
