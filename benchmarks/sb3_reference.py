@@ -1,7 +1,8 @@
 """The reference the targets come from: SB3-contrib's TRPO with the RL Zoo's tuned values,
 trained and evaluated the way benchmarks/presets.py trains and evaluates this package.
 
-    pip install sb3-contrib==2.9.2 stable-baselines3==2.9.2   # the published runs' versions; only benchmarks need them
+    # the published runs' versions; only benchmarks need them
+    pip install sb3-contrib==2.9.2 stable-baselines3==2.9.2
     python benchmarks/sb3_reference.py --env_name Hopper-v5 --seeds 1 2 3 4 --jobs 2
     python benchmarks/sb3_reference.py --env_name CartPole-v1 --seeds 1 2 3 4 5 --max_env_steps 100000
 

@@ -138,6 +138,10 @@ def page(tasks, scores, randoms, aggregate):
              '`python train.py --env_name <task> --preset tuned --seed S`, seeds 1-10. SB3-contrib: TRPO with the '
              "RL Zoo's values for the task (`benchmarks/sb3_reference.py`), seeds 1-5. IQM: interquartile mean, "
              'with its 95% stratified-bootstrap interval (rliable, 20,000 resamples).', '',
+             "The two trust regions are in different units: SB3-contrib's `target_kl` bounds the KL averaged over "
+             "the action dimensions, this package's `max_kl` the KL summed over them, so SB3-contrib's 0.01 is "
+             "0.01 x action dimensions here "
+             "([docs/presets.md](../../docs/presets.md#trust-regions-in-two-libraries-units)).", '',
              '| task | trpo: median | IQM [95% interval] | range | SB3-contrib: median | IQM [95% interval] | '
              'range | published | goal met |', '|---|---|---|---|---|---|---|---|---|']
     lines += [task_row(task, scores[task]) for task in tasks]
