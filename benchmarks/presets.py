@@ -34,7 +34,6 @@ sys.path.insert(0, __file__.rsplit('/benchmarks/', 1)[0])  # run from anywhere
 import numpy as np  # noqa: E402
 
 import trpo  # noqa: E402
-from benchmarks.scores import interval, iqm  # noqa: E402
 from benchmarks.sweep import add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, interrupted_message, parse_train_args, run_main  # noqa: E402
 from trpo.checkpoint import load_policy  # noqa: E402
@@ -156,17 +155,19 @@ def measured_with_line(runs):
     kinds = sorted({json.dumps(r.get('measured_with'), sort_keys=True) for r in runs})
     parts = []
     for kind in map(json.loads, kinds):
-        seeds = ', '.join(f"{r['preset']} {r['seed']}" for r in runs if r.get('measured_with') == kind)
+        seeds = ('all runs' if len(kinds) == 1 else
+                 'seeds ' + ', '.join(f"{r['preset']} {r['seed']}" for r in runs if r.get('measured_with') == kind))
         if kind is None:
-            parts.append(f'an unrecorded commit and versions (seeds {seeds})')
+            parts.append(f'an unrecorded commit and versions ({seeds})')
             continue
         versions = ', '.join(f'{k} {v}' for k, v in kind['versions'].items())
         parts.append(f"commit {kind['commit']} with Python {kind['python']}, {versions}, on {kind['cpus']} x "
-                     f"{kind['cpu']} (seeds {seeds})")
+                     f"{kind['cpu']} ({seeds})")
     return 'Measured at ' + '; '.join(parts) + '.'
 
 
 def summarize(runs, env_name, max_env_steps, goal):
+    from benchmarks.scores import interval, iqm  # here: a Ray node that only trains needs no rliable
     lines = [f'# {env_name}: {max_env_steps:,} environment steps per run', '', measured_with_line(runs), '',
              f'Steps to goal: environment steps until the 100-episode average first exceeds {goal:g}. '
              'Final: mean deterministic return of the final policy over its 10 evaluation episodes. IQM: '

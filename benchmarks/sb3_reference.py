@@ -18,7 +18,8 @@ evaluation returns, the training seconds) and <out>/summary.md (default out:
 results/<env_name>/sb3-contrib, where benchmarks/presets.py finds the runs and puts them beside its
 own). Each seed is a Ray task (benchmarks/sweep.py: --jobs side by side on this machine, or --address a
 cluster); a seed whose json holds the same settings and library versions is not trained again, whatever
-commit of this package it was measured at.
+commit of this package it was measured at, as long as the environments and the evaluation
+(trpo/envs.py, trpo/evaluate.py) are the same.
 """
 import argparse
 import importlib.util
@@ -34,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.presets import summarize  # noqa: E402
-from benchmarks.sweep import add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
+from benchmarks.sweep import EVALUATION_CODE, add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
 from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.envs import make_env  # noqa: E402
 from trpo.errors import UserError  # noqa: E402
@@ -95,13 +96,12 @@ def run_settings(env_name, max_env_steps, eval_episodes):
     return {'env_name': env_name, 'max_env_steps': max_env_steps, 'eval_episodes': eval_episodes, **ZOO[env_name]}
 
 
-def reused(path, settings, versions):
-    """The run in path (seed<S>.json) if it has these settings and was measured with these library versions, else
-    None. This package's code does not enter these runs (but for evaluate.run_episodes, which only plays the
-    episodes), so a run measured at another commit counts."""
-    run = recorded(path)
-    same = run is not None and run['settings'] == settings and run.get('measured_with', {}).get('versions') == versions
-    return {'preset': PRESET, **run} if same else None
+def reused(path, settings, commit):
+    """The run in path (seed<S>.json) if it has these settings and was measured with this machine's library
+    versions and the same environments and evaluation of this package (EVALUATION_CODE, as at commit), else None:
+    the rest of this package does not enter these runs."""
+    run = recorded(path, commit, EVALUATION_CODE)
+    return {'preset': PRESET, **run} if run is not None and run['settings'] == settings else None
 
 
 def train_and_evaluate(env_name, seed, max_env_steps, eval_episodes, commit):
@@ -159,7 +159,7 @@ def benchmark():
     commit = code_commit()
     settings = run_settings(args.env_name, args.max_env_steps, args.eval_episodes)
     paths = [os.path.join(out, f'seed{seed}.json') for seed in args.seeds]
-    runs = [reused(path, settings, provenance(commit)['versions']) for path in paths]
+    runs = [reused(path, settings, commit) for path in paths]
     todo = [k for k, run in enumerate(runs) if run is None]
 
     def keep(i, run, retried):

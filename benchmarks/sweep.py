@@ -33,9 +33,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # what the nodes do not need of the checkout (gitignore patterns)
 EXCLUDES = ['.git', '.venv', '/results', '/save_model', '/logs', '/videos', '__pycache__', '*.pth', '*.egg-info']
 RETRIES = 3
-# what a run's result depends on in this checkout besides its settings: the package and the pinned versions. Not
-# its shipped policies, nor trpo/presets.py, which only gives settings, and a run's settings are compared apart
+# What a run of presets.py depends on in this checkout besides its settings and library versions (both compared
+# apart): the package and the pinned versions. Not its shipped policies, nor trpo/presets.py, which only gives
+# settings; nor the sweep scripts, whose choices (budget, evaluation episodes, flags) are in the settings.
 LEARNING_CODE = ('trpo', ':(exclude)trpo/pretrained', ':(exclude)trpo/presets.py', 'requirements.lock')
+# what a run of sb3_reference.py depends on in this package: the environments it makes and the evaluation
+EVALUATION_CODE = ('trpo/envs.py', 'trpo/evaluate.py')
 
 
 def git(*args):
@@ -55,36 +58,46 @@ def provenance(commit):
     and CPU."""
     cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')),
                platform.processor() or platform.machine()) if os.path.exists('/proc/cpuinfo') else platform.machine()
+    return {'commit': commit, 'python': platform.python_version(), 'versions': library_versions(), 'cpu': cpu,
+            'cpus': os.cpu_count()}
+
+
+def library_versions():
+    """{package: version} of the libraries a result depends on, as installed here."""
     versions = {}
     for name in ('torch', 'gymnasium', 'numpy', 'mujoco', 'sb3-contrib', 'stable-baselines3'):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    return {'commit': commit, 'python': platform.python_version(), 'versions': versions, 'cpu': cpu,
-            'cpus': os.cpu_count()}
+    return versions
 
 
-def same_code(measured, current):
-    """Whether the code_commit() names measured and current hold the same learning code: the same name, or two
-    commits without local changes between which LEARNING_CODE does not differ (a commit of results or docs
-    keeps the runs measured before it)."""
+def same_code(measured, current, code=LEARNING_CODE, root=ROOT):
+    """Whether the code_commit() names measured and current hold the same code (git pathspecs, in the repository
+    at root): the same name, or two commits without local changes between which that code does not differ (a
+    commit of results or docs keeps the runs measured before it)."""
     if measured == current:
         return True
     if not measured or not current or '-dirty' in measured or '-dirty' in current:
         return False
-    return subprocess.run(['git', 'diff', '--quiet', measured, current, '--', *LEARNING_CODE], cwd=ROOT,
+    return subprocess.run(['git', 'diff', '--quiet', measured, current, '--', *code], cwd=root,
                           capture_output=True).returncode == 0  # 1: they differ, 128: an unknown commit
 
 
-def recorded(path, commit=None):
-    """The run recorded in path (a JSON file), or None if there is none, or (commit not None) it was measured
-    with other learning code (same_code); runs before version 0.2 recorded no commit."""
+def recorded(path, commit=None, code=LEARNING_CODE):
+    """The run recorded in path (a JSON file); None if there is none, or (commit not None) it was measured with
+    other code (same_code) or other library versions than this machine's. Runs before version 0.2 recorded no
+    commit, and runs before 0.3 no versions."""
     if not os.path.exists(path):
         return None
     with open(path) as f:
         run = json.load(f)
-    return run if commit is None or same_code(run.get('measured_with', {}).get('commit'), commit) else None
+    if commit is None:
+        return run
+    measured = run.get('measured_with') or {}
+    same = same_code(measured.get('commit'), commit, code) and measured.get('versions') == library_versions()
+    return run if same else None
 
 
 def node():

@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-from benchmarks.presets import reused, train_argv, settings
-from benchmarks.sweep import code_commit, same_code
 
 pytestmark = pytest.mark.ray
 
@@ -214,54 +212,3 @@ def test_a_killed_benchmark_takes_its_runs_with_it(tmp_path):
     finally:
         for pid in alive(everything):
             os.kill(pid, signal.SIGKILL)
-
-
-def test_a_run_is_reused_only_with_the_same_settings_and_commit(tmp_path):
-    out = str(tmp_path)
-    job = ('Pendulum-v1', 'tuned', 1, 4096, out, [], 10)
-    (tmp_path / 'tuned_seed1').mkdir()
-    run = {'settings': settings(train_argv(*job[:4], out, [])), 'eval': [0.0] * 10,
-           'measured_with': {'commit': 'abc1234'}}
-    (tmp_path / 'tuned_seed1' / 'run.json').write_text(json.dumps(run))
-    assert reused(*job, 'abc1234') == run
-    assert reused(*job, 'def5678') is None  # other code: trained again
-    assert reused(*job) == run  # --summarize: whatever commit
-    del run['settings']['sampler']  # a run recorded before --sampler existed: it sampled locally
-    (tmp_path / 'tuned_seed1' / 'run.json').write_text(json.dumps(run))
-    assert reused(*job, 'abc1234') == run
-    assert reused('Pendulum-v1', 'tuned', 1, 8192, out, [], 10, 'abc1234') is None  # another budget
-    assert reused('Pendulum-v1', 'tuned', 1, 4096, out, ['--max_kl', '0.02'], 10, 'abc1234') is None
-    head = subprocess.run(['git', 'describe', '--always'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert code_commit().split('-dirty.')[0] == head
-
-
-def test_a_run_counts_at_a_later_commit_only_if_the_learning_code_is_the_same():
-    assert same_code('14ca77a', '7e778c7')  # between them: benchmarks/sb3_reference.py and results only
-    assert same_code('7e778c7', 'c2355bb')  # trpo/presets.py only: what it changes is in the runs' settings
-    assert not same_code('a71332f', '14ca77a')  # version 0.3 and 0.4: trpo/ differs
-    assert not same_code('14ca77a', '7e778c7-dirty.0123abcd')  # local changes: only the same name counts
-    assert same_code('7e778c7-dirty.0123abcd', '7e778c7-dirty.0123abcd')
-    assert not same_code('14ca77a', 'fffffff') and not same_code(None, '14ca77a')
-
-
-def test_a_reference_run_is_reused_with_the_same_settings_and_versions_whatever_the_commit(tmp_path):
-    from benchmarks import sb3_reference as sb3
-    settings = sb3.run_settings('Walker2d-v5', 1_000_000, 10)
-    versions = {'sb3-contrib': '2.9.2', 'torch': '2.13.0+cpu'}
-    run = {'seed': 1, 'settings': settings, 'measured_with': {'commit': 'abc1234', 'versions': versions}}
-    path = tmp_path / 'seed1.json'
-    path.write_text(json.dumps(run))
-    assert sb3.reused(str(path), settings, versions) == {'preset': 'sb3-contrib', **run}
-    assert sb3.reused(str(path), settings, {**versions, 'sb3-contrib': '2.10.0'}) is None
-    assert sb3.reused(str(path), sb3.run_settings('Walker2d-v5', 500_000, 10), versions) is None
-    del run['measured_with']  # a run that recorded no versions is trained again
-    path.write_text(json.dumps(run))
-    assert sb3.reused(str(path), settings, versions) is None
-
-
-def test_the_reference_takes_the_zoo_entry_of_each_task_or_its_default():
-    from benchmarks.sb3_reference import ZOO
-    assert ZOO['Swimmer-v5']['gamma'] == 0.9999 and ZOO['Walker2d-v5']['gamma'] == 0.99
-    assert ZOO['HalfCheetah-v5']['target_kl'] == 0.04 and 'target_kl' not in ZOO['Hopper-v5']
-    assert ZOO['Reacher-v5'] == {'n_envs': 1, 'normalize': False}  # the zoo's default: SB3-contrib's own values
-    assert ZOO['Ant-v5']['normalize'] and ZOO['Ant-v5']['n_envs'] == 2

@@ -14,8 +14,9 @@ def test_the_iqm_is_the_mean_of_the_middle_half_by_hand():
     assert iqm([8, 1, 7, 2, 6, 3, 5, 4]) == pytest.approx((3 + 4 + 5 + 6) / 4)
     # 10 scores: k = floor(10/4) = 2 cut at each end, 1 1 | 2 3 3 4 5 5 | 6 9
     assert iqm([3, 1, 4, 1, 5, 9, 2, 6, 5, 3]) == pytest.approx((2 + 3 + 3 + 4 + 5 + 5) / 6)
-    # a matrix of runs x tasks: the middle of all its scores together
-    assert iqm([[0, 100], [1, 101], [2, 102], [3, 103]]) == pytest.approx((2 + 3 + 100 + 101) / 4)
+    # a matrix of runs x tasks: the middle of all 8 scores together, 0 1 | 2 10 11 12 | 50 1000 (the mean of the
+    # tasks' IQMs would be 6.5, the mean 135.75, the median 10.5)
+    assert iqm([[0, 10], [1, 11], [2, 12], [50, 1000]]) == pytest.approx((2 + 10 + 11 + 12) / 4)
 
 
 def test_the_probability_of_improvement_counts_pairs_and_half_ties_by_hand():
@@ -36,44 +37,77 @@ def test_the_bootstrap_interval_of_a_mean_of_coin_flips_is_the_binomial_quantile
 
 
 def test_the_bootstrap_is_stratified_by_task():
-    """Task 1's runs all score 0 and task 2's all 1: resampling runs within each task keeps the mean at 1/2
-    (drawing from all runs together would not)."""
-    scores = np.c_[np.zeros(10), np.ones(10)]
-    assert interval(lambda m: float(np.mean(m)), scores) == (0.5, 0.5, 0.5)
-    point, low, high = interval(probability_of_improvement, scores + 1, scores)  # x beats y on both tasks
-    assert (point, low, high) == (1.0, 1.0, 1.0)
+    """Two tasks with the same 50 ones and 50 zeros, in the same rows. Resampling runs within each task draws the
+    200 scores' mean as Binomial(200, 1/2) / 200: 95% within [0.43, 0.57]. Resampling whole rows (runs of both
+    tasks together) would draw it as Binomial(100, 1/2) / 100: [0.40, 0.60]."""
+    flips = np.r_[np.ones(50), np.zeros(50)]
+    assert interval(lambda m: float(np.mean(m)), np.c_[flips, flips]) == pytest.approx((0.5, 0.43, 0.57))
+
+
+def test_the_probability_of_improvement_resamples_each_side_with_its_own_runs():
+    """x: 10 runs of 1; y: 5 runs, 2 of 0 and 3 of 2. P(x > y) = the share of y's runs below 1, resampled from 5
+    runs: Binomial(5, 0.4) / 5, whose 2.5% and 97.5% quantiles are 0 and 4/5."""
+    assert interval(probability_of_improvement, np.ones((10, 1)), [[0], [0], [2], [2], [2]]) == \
+        pytest.approx((0.4, 0.0, 0.8))
+
+
+def test_an_interval_is_the_same_at_every_call_and_leaves_numpys_generator_alone():
+    x = np.arange(10.0)[:, None]
+    np.random.seed(1)
+    first, after = interval(iqm, x), np.random.random()
+    np.random.seed(2)
+    assert interval(iqm, x) == first
+    np.random.seed(1)
+    assert np.random.random() == after
 
 
 def test_normalized_scores_are_0_at_low_and_1_at_high():
     assert normalized([-40, -5, 30], low=-40, high=-5).tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match='high'):
+        normalized([1.0], low=5, high=5)
 
 
-def write_runs(root, task, tuned, sb3):
-    """Fake recorded runs: tuned_seed<S>/run.json and sb3-contrib/seed<S>.json with these final returns."""
+COMMIT = 'abc1234'
+
+
+def write_runs(root, task, tuned, sb3, extra=()):
+    """Recorded runs as the sweeps write them (at COMMIT, with this machine's library versions), with these final
+    returns: tuned_seed<S>/run.json (trained with extra flags) and sb3-contrib/seed<S>.json."""
+    from benchmarks.presets import settings, train_argv
+    from benchmarks.sb3_reference import run_settings
+    from benchmarks.sweep import provenance
+    measured_with = provenance(COMMIT)
     for seed, score in enumerate(tuned, 1):
-        (root / task / f'tuned_seed{seed}').mkdir(parents=True)
-        (root / task / f'tuned_seed{seed}' / 'run.json').write_text(
-            json.dumps({'settings': {'max_env_steps': 1_000_000}, 'eval': [score - 1, score + 1]}))
+        folder = root / task / f'tuned_seed{seed}'
+        folder.mkdir(parents=True)
+        run = {'seed': seed, 'settings': settings(train_argv(task, 'tuned', seed, 1_000_000, str(folder), list(extra))),
+               'eval': [score - 1] * 5 + [score + 1] * 5, 'measured_with': measured_with}
+        (folder / 'run.json').write_text(json.dumps(run))
     (root / task / 'sb3-contrib').mkdir()
     for seed, score in enumerate(sb3, 1):
-        (root / task / 'sb3-contrib' / f'seed{seed}.json').write_text(
-            json.dumps({'settings': {'max_env_steps': 1_000_000}, 'eval': [score]}))
+        run = {'seed': seed, 'settings': run_settings(task, 1_000_000, 10), 'eval': [score] * 10,
+               'measured_with': measured_with}
+        (root / task / 'sb3-contrib' / f'seed{seed}.json').write_text(json.dumps(run))
 
 
 def test_the_suite_page_reads_each_runs_final_return_and_names_the_runs_missing(tmp_path, monkeypatch):
-    from benchmarks import scores
-    from benchmarks.suite import final_scores, task_row
-    monkeypatch.setattr(scores, 'REPS', 1000)  # the intervals' bounds are not checked here
+    from benchmarks import scores as statistics
+    from benchmarks.suite import GOAL, final_scores, task_row
+    monkeypatch.setattr(statistics, 'REPS', 1000)  # the intervals' bounds are not checked here
     write_runs(tmp_path, 'Swimmer-v5', tuned=[360 + k for k in range(10)], sb3=[350, 340, 355, 345, 330])
-    scores = final_scores(str(tmp_path), 'Swimmer-v5')
+    scores, runs = final_scores(str(tmp_path), 'Swimmer-v5', COMMIT)
     assert scores == {'tuned': [360.0 + k for k in range(10)], 'sb3-contrib': [350.0, 340.0, 355.0, 345.0, 330.0]}
+    assert [(r['preset'], r['seed']) for r in runs][9:11] == [('Swimmer-v5 tuned', 10), ('Swimmer-v5 sb3-contrib', 1)]
     row = task_row('Swimmer-v5', scores)
     # tuned: median 364.5, IQM of 360..369 cut 2 at each end = 364.5; SB3: median 345, IQM of 5 (cut 1) = 345.0
     assert row.startswith('| Swimmer-v5 | 364.5 | 364.5 [') and '| 345.0 | 345.0 [' in row and row.endswith('| yes |')
+    assert GOAL['Swimmer-v5'] == 359 and GOAL['Reacher-v5'] == -4.8  # the highest published, the zoo's runs aside
     write_runs(tmp_path, 'Reacher-v5', tuned=[-6.0] * 10, sb3=[-5.0] * 5)
-    assert task_row('Reacher-v5', final_scores(str(tmp_path), 'Reacher-v5')).endswith('| no (-1.0) |')
+    assert task_row('Reacher-v5', final_scores(str(tmp_path), 'Reacher-v5', COMMIT)[0]).endswith('| no (-1.2) |')
     (tmp_path / 'Swimmer-v5' / 'tuned_seed7' / 'run.json').unlink()
-    (tmp_path / 'Swimmer-v5' / 'sb3-contrib' / 'seed5.json').unlink()
-    with pytest.raises(UserError, match=r"no 1,000,000-step tuned run of seed\(s\) 7; train them: python "
+    with pytest.raises(UserError, match=r"no 1,000,000-step tuned run of seed\(s\) 7 .*; train them: python "
                                         r"benchmarks/presets.py --env_name Swimmer-v5 --presets tuned --seeds 7"):
-        final_scores(str(tmp_path), 'Swimmer-v5')
+        final_scores(str(tmp_path), 'Swimmer-v5', COMMIT)
+    write_runs(tmp_path / 'other', 'Swimmer-v5', tuned=[0.0] * 10, sb3=[0.0] * 5, extra=['--gamma', '0.9999'])
+    with pytest.raises(UserError, match=r"seed\(s\) 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 "):  # trained with other flags
+        final_scores(str(tmp_path / 'other'), 'Swimmer-v5', COMMIT)
