@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.presets import summarize  # noqa: E402
-from benchmarks.sweep import EVALUATION_CODE, add_run_flags, code_commit, node, provenance, recorded, run_all  # noqa: E402
+from benchmarks.sweep import (EVALUATION_CODE, add_run_flags, code_commit, node, provenance, recorded,  # noqa: E402
+                              run_all, write_text)
 from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.envs import make_env  # noqa: E402
 from trpo.errors import UserError  # noqa: E402
@@ -165,9 +166,7 @@ def benchmark():
     def keep(i, run, retried):
         k = todo[i]
         runs[k] = {**run, 'retried': retried}
-        with open(f'{paths[k]}.tmp', 'w') as f:
-            json.dump(runs[k], f)
-        os.replace(f'{paths[k]}.tmp', paths[k])
+        write_text(paths[k], json.dumps(runs[k]))
 
     if todo:
         run_all(train_and_evaluate, [(args.env_name, args.seeds[k], args.max_env_steps, args.eval_episodes, commit)

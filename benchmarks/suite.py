@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from benchmarks import presets, sb3_reference  # noqa: E402
 from benchmarks.scores import (REPS, interval, iqm, normalized, performance_profile,  # noqa: E402
                                probability_of_improvement)
-from benchmarks.sweep import code_commit  # noqa: E402
+from benchmarks.sweep import code_commit, write_text  # noqa: E402
 from trpo.cli import ArgumentParser, run_main  # noqa: E402
 from trpo.envs import make_env  # noqa: E402
 from trpo.errors import UserError  # noqa: E402
@@ -168,13 +168,6 @@ def page(tasks, scores, randoms, aggregate, measured_with):
     return '\n'.join(lines) + '\n'
 
 
-def write(path, text):
-    """text into path, whole or not at all."""
-    with open(f'{path}.tmp', 'w') as f:
-        f.write(text)
-    os.replace(f'{path}.tmp', path)
-
-
 def benchmark():
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--tasks', nargs='+', default=list(SUITE), choices=SUITE)
@@ -194,11 +187,11 @@ def benchmark():
     taus = np.linspace(0, 2, 101)
     os.makedirs(args.out, exist_ok=True)
     plot_profile(performance_profile(matrices, taus), taus, os.path.join(args.out, 'profile.png'))
-    write(os.path.join(args.out, 'scores.json'),
+    write_text(os.path.join(args.out, 'scores.json'),
           json.dumps({'tasks': args.tasks, 'scores': scores, 'random': randoms, 'goal': GOAL,
                       'normalized': {k: m.tolist() for k, m in matrices.items()}}, indent=1))
     text = page(args.tasks, scores, randoms, aggregate, presets.measured_with_line(runs))
-    write(os.path.join(args.out, 'README.md'), text)
+    write_text(os.path.join(args.out, 'README.md'), text)
     print(text)
     print(f'written to {args.out}: README.md, scores.json, profile.png')
 

@@ -53,6 +53,13 @@ def code_commit():
     return f"{head}-dirty.{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else head
 
 
+def write_text(path, text):
+    """text into path, whole or not at all (a stopped write leaves the file as it was)."""
+    with open(f'{path}.tmp', 'w') as f:
+        f.write(text)
+    os.replace(f'{path}.tmp', path)
+
+
 def provenance(commit):
     """What a result was measured with: commit (the driver's code_commit()), and this node's library versions
     and CPU."""

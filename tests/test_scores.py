@@ -111,3 +111,37 @@ def test_the_suite_page_reads_each_runs_final_return_and_names_the_runs_missing(
     write_runs(tmp_path / 'other', 'Swimmer-v5', tuned=[0.0] * 10, sb3=[0.0] * 5, extra=['--gamma', '0.9999'])
     with pytest.raises(UserError, match=r"seed\(s\) 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 "):  # trained with other flags
         final_scores(str(tmp_path / 'other'), 'Swimmer-v5', COMMIT)
+
+
+def write_tuning_runs(root, task, setting, finals, extra=()):
+    """Tuning runs as benchmarks/presets.py --out root/task/setting writes them, seeds 100 and up."""
+    from benchmarks.presets import settings, train_argv
+    from benchmarks.sweep import provenance
+    for seed, score in enumerate(finals, 100):
+        folder = root / task / setting / f'tuned_seed{seed}'
+        folder.mkdir(parents=True)
+        run = {'seed': seed, 'settings': settings(train_argv(task, 'tuned', seed, 1_000_000, str(folder), list(extra))),
+               'eval': [score] * 10, 'measured_with': provenance(COMMIT)}
+        (folder / 'run.json').write_text(json.dumps(run))
+
+
+def test_the_tuning_table_gives_each_setting_its_flags_beyond_the_preset_and_its_median_first_the_best(tmp_path):
+    from benchmarks.tuning import table
+    write_tuning_runs(tmp_path, 'Walker2d-v5', 'mujoco', [4000.0, 4200.0, 4100.0])
+    write_tuning_runs(tmp_path, 'Walker2d-v5', 'wider', [4600.0, 4400.0, 4500.0], ['--max_kl', '0.08', '--ortho_init'])
+    lines = [line for line in table(str(tmp_path)).splitlines() if line.startswith('| Walker2d-v5')]
+    assert lines == [
+        f'| Walker2d-v5 | `--max_kl 0.08 --ortho_init` | 100, 101, 102 | 4500.0 (4400.0 to 4600.0) | '
+        f'100: 4600.0, 101: 4400.0, 102: 4500.0 | {COMMIT} |',
+        f'| Walker2d-v5 | the preset | 100, 101, 102 | 4100.0 (4000.0 to 4200.0) | '
+        f'100: 4000.0, 101: 4200.0, 102: 4100.0 | {COMMIT} |']
+
+
+def test_the_tuning_table_refuses_a_folder_that_mixes_settings(tmp_path):
+    from benchmarks.tuning import table
+    write_tuning_runs(tmp_path, 'Walker2d-v5', 'mixed', [4000.0])
+    write_tuning_runs(tmp_path / 'other', 'Walker2d-v5', 'mixed', [4000.0], ['--gamma', '0.99'])
+    (tmp_path / 'other' / 'Walker2d-v5' / 'mixed' / 'tuned_seed100').rename(
+        tmp_path / 'Walker2d-v5' / 'mixed' / 'tuned_seed101')
+    with pytest.raises(UserError, match=r'mixed holds runs of different settings \(`--gamma 0.99` \| the preset\)'):
+        table(str(tmp_path))
