@@ -152,6 +152,11 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
                 mujoco.critic_hidden_size, mujoco.critic_lr, mujoco.max_env_steps, mujoco.goal_score) == \
             (0.995, 1024, 0.04, 'linear', 0.0, 256, 3e-4, 1_000_000, float("inf"))
     assert (cheetah.gamma, cheetah.max_kl, cheetah.max_kl_schedule, cheetah.log_std_init) == (0.99, 0.01, 'constant', -0.5)
+    swimmer = resolved("--preset", "tuned", "--env_name", "Swimmer-v5")  # the RL Zoo's values, on the MuJoCo ones
+    assert (swimmer.gamma, swimmer.ortho_init, swimmer.max_kl, swimmer.max_kl_schedule, swimmer.critic_hidden_size,
+            swimmer.critic_lr, swimmer.critic_batch_size, swimmer.total_sample_size, swimmer.log_std_init,
+            swimmer.max_env_steps, swimmer.cg_iters) == (0.9999, True, 0.02, 'constant', 64, 1e-3, 128, 1024, 0.0,
+                                                        1_000_000, 25)
     box2d = resolved("--preset", "tuned", "--env_name", "BipedalWalker-v3")  # not MuJoCo: the tuned defaults
     assert (box2d.gamma, box2d.total_sample_size, box2d.max_kl, box2d.log_std_init) == (0.99, 2048, 0.01, -0.5)
 
