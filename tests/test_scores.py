@@ -108,7 +108,7 @@ def test_the_suite_page_reads_each_runs_final_return_and_names_the_runs_missing(
     with pytest.raises(UserError, match=r"no 1,000,000-step tuned run of seed\(s\) 7 .*; train them: python "
                                         r"benchmarks/presets.py --env_name Swimmer-v5 --presets tuned --seeds 7"):
         final_scores(str(tmp_path), 'Swimmer-v5', COMMIT)
-    write_runs(tmp_path / 'other', 'Swimmer-v5', tuned=[0.0] * 10, sb3=[0.0] * 5, extra=['--gamma', '0.9999'])
+    write_runs(tmp_path / 'other', 'Swimmer-v5', tuned=[0.0] * 10, sb3=[0.0] * 5, extra=['--gamma', '0.99'])
     with pytest.raises(UserError, match=r"seed\(s\) 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 "):  # trained with other flags
         final_scores(str(tmp_path / 'other'), 'Swimmer-v5', COMMIT)
 
