@@ -188,8 +188,8 @@ def benchmark():
     os.makedirs(args.out, exist_ok=True)
     plot_profile(performance_profile(matrices, taus), taus, os.path.join(args.out, 'profile.png'))
     write_text(os.path.join(args.out, 'scores.json'),
-          json.dumps({'tasks': args.tasks, 'scores': scores, 'random': randoms, 'goal': GOAL,
-                      'normalized': {k: m.tolist() for k, m in matrices.items()}}, indent=1))
+               json.dumps({'tasks': args.tasks, 'scores': scores, 'random': randoms, 'goal': GOAL,
+                           'normalized': {k: m.tolist() for k, m in matrices.items()}}, indent=1))
     text = page(args.tasks, scores, randoms, aggregate, presets.measured_with_line(runs))
     write_text(os.path.join(args.out, 'README.md'), text)
     print(text)
