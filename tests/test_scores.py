@@ -70,23 +70,28 @@ def test_normalized_scores_are_0_at_low_and_1_at_high():
 COMMIT = 'abc1234'
 
 
-def write_runs(root, task, tuned, sb3, extra=()):
-    """Recorded runs as the sweeps write them (at COMMIT, with this machine's library versions), with these final
-    returns: tuned_seed<S>/run.json (trained with extra flags) and sb3-contrib/seed<S>.json."""
+def write_package_run(folder, task, seed, returns, extra=()):
+    """One run as benchmarks/presets.py --out writes it (at COMMIT, with this machine's library versions):
+    folder/run.json, trained with extra flags beyond --preset tuned, with these evaluation returns."""
     from benchmarks.presets import settings, train_argv
+    from benchmarks.sweep import provenance
+    folder.mkdir(parents=True)
+    run = {'seed': seed, 'settings': settings(train_argv(task, 'tuned', seed, 1_000_000, str(folder), list(extra))),
+           'eval': returns, 'measured_with': provenance(COMMIT)}
+    (folder / 'run.json').write_text(json.dumps(run))
+
+
+def write_runs(root, task, tuned, sb3, extra=()):
+    """Recorded runs as the sweeps write them, with these final returns: tuned_seed<S>/run.json (trained with
+    extra flags) and sb3-contrib/seed<S>.json."""
     from benchmarks.sb3_reference import run_settings
     from benchmarks.sweep import provenance
-    measured_with = provenance(COMMIT)
     for seed, score in enumerate(tuned, 1):
-        folder = root / task / f'tuned_seed{seed}'
-        folder.mkdir(parents=True)
-        run = {'seed': seed, 'settings': settings(train_argv(task, 'tuned', seed, 1_000_000, str(folder), list(extra))),
-               'eval': [score - 1] * 5 + [score + 1] * 5, 'measured_with': measured_with}
-        (folder / 'run.json').write_text(json.dumps(run))
+        write_package_run(root / task / f'tuned_seed{seed}', task, seed, [score - 1] * 5 + [score + 1] * 5, extra)
     (root / task / 'sb3-contrib').mkdir()
     for seed, score in enumerate(sb3, 1):
         run = {'seed': seed, 'settings': run_settings(task, 1_000_000, 10), 'eval': [score] * 10,
-               'measured_with': measured_with}
+               'measured_with': provenance(COMMIT)}
         (root / task / 'sb3-contrib' / f'seed{seed}.json').write_text(json.dumps(run))
 
 
@@ -115,14 +120,8 @@ def test_the_suite_page_reads_each_runs_final_return_and_names_the_runs_missing(
 
 def write_tuning_runs(root, task, setting, finals, extra=()):
     """Tuning runs as benchmarks/presets.py --out root/task/setting writes them, seeds 100 and up."""
-    from benchmarks.presets import settings, train_argv
-    from benchmarks.sweep import provenance
     for seed, score in enumerate(finals, 100):
-        folder = root / task / setting / f'tuned_seed{seed}'
-        folder.mkdir(parents=True)
-        run = {'seed': seed, 'settings': settings(train_argv(task, 'tuned', seed, 1_000_000, str(folder), list(extra))),
-               'eval': [score] * 10, 'measured_with': provenance(COMMIT)}
-        (folder / 'run.json').write_text(json.dumps(run))
+        write_package_run(root / task / setting / f'tuned_seed{seed}', task, seed, [score] * 10, extra)
 
 
 def test_the_tuning_table_gives_each_setting_its_flags_beyond_the_preset_and_its_median_first_the_best(tmp_path):
