@@ -17,6 +17,7 @@ import trpo.trainer
 from trpo.cli import test_main as run_test_py, train_main
 from trpo.checkpoint import load_policy, save_policy
 from trpo.model import Actor
+from trpo.presets import preset_values
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +90,13 @@ def test_shipped_model_scores_above_goal(capsys):
     assert "mean" in capsys.readouterr().out.splitlines()[-1]
 
 
-@pytest.mark.parametrize("env_name, bar", [("Hopper-v5", 3000), ("HalfCheetah-v5", 4000)])
+@pytest.mark.parametrize("env_name, bar", [("Hopper-v5", 3000), ("HalfCheetah-v5", 4000), ("InvertedPendulum-v5", 950)])
 def test_the_shipped_mujoco_policies_run_and_score(env_name, bar, capsys):
     """trpo/pretrained/<env>.pth: a --preset tuned policy at 1M steps, deterministic, the median of 5 episodes
     (a policy can lose its footing on one start state); test.py finds it by the environment's id."""
     actor, info = load_policy(os.path.join(ROOT, "trpo", "pretrained", f"{env_name}.pth"))
-    assert info["env_name"] == env_name and info["actor_options"]["normalize_obs"]
+    assert info["env_name"] == env_name
+    assert info["actor_options"]["normalize_obs"] == preset_values("tuned", env_name)["normalize_obs"]
     assert np.median(trpo.evaluate(actor, env_name, episodes=5)) > bar
     run_test_py(["--load_model", env_name, "--episodes", "1", "--no-render", "--save_path", "/nonexistent"])
     assert capsys.readouterr().out.startswith(f"loaded {os.path.join(ROOT, 'trpo', 'pretrained', env_name)}.pth")
