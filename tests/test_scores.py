@@ -86,12 +86,13 @@ def write_runs(root, task, tuned, sb3, extra=()):
     extra flags) and sb3-contrib/seed<S>.json."""
     from benchmarks.sb3_reference import run_settings
     from benchmarks.sweep import provenance
+    measured_with = provenance(COMMIT)
     for seed, score in enumerate(tuned, 1):
         write_package_run(root / task / f'tuned_seed{seed}', task, seed, [score - 1] * 5 + [score + 1] * 5, extra)
     (root / task / 'sb3-contrib').mkdir()
     for seed, score in enumerate(sb3, 1):
         run = {'seed': seed, 'settings': run_settings(task, 1_000_000, 10), 'eval': [score] * 10,
-               'measured_with': provenance(COMMIT)}
+               'measured_with': measured_with}
         (root / task / 'sb3-contrib' / f'seed{seed}.json').write_text(json.dumps(run))
 
 

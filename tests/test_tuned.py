@@ -159,10 +159,10 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
                                                         1_000_000, 25)
     ant = resolved("--preset", "tuned", "--env_name", "Ant-v5")  # std 0.6 and 25 CG iterations, on the MuJoCo values
     assert (ant.log_std_init, ant.cg_iters, ant.gamma, ant.max_kl, ant.normalize_obs) == (-0.5, 25, 0.995, 0.04, True)
-    pendulum = resolved("--preset", "tuned", "--env_name", "InvertedPendulum-v5")  # the MuJoCo values, raw states
-    assert (pendulum.normalize_obs, pendulum.gamma, pendulum.max_kl, pendulum.log_std_init) == (False, 0.995, 0.04, 0.0)
-    double = resolved("--preset", "tuned", "--env_name", "InvertedDoublePendulum-v5")  # the same
-    assert (double.normalize_obs, double.gamma, double.max_kl, double.log_std_init) == (False, 0.995, 0.04, 0.0)
+    for env_name in ("InvertedPendulum-v5", "InvertedDoublePendulum-v5"):  # the MuJoCo values, raw states
+        pendulum = resolved("--preset", "tuned", "--env_name", env_name)
+        assert (pendulum.normalize_obs, pendulum.gamma, pendulum.max_kl, pendulum.log_std_init) == \
+            (False, 0.995, 0.04, 0.0)
     box2d = resolved("--preset", "tuned", "--env_name", "BipedalWalker-v3")  # not MuJoCo: the tuned defaults
     assert (box2d.gamma, box2d.total_sample_size, box2d.max_kl, box2d.log_std_init) == (0.99, 2048, 0.01, -0.5)
 
