@@ -150,13 +150,26 @@ def steps_range(to_goal):
     return f'{text[0]} ({text[1]} to {text[2]})'
 
 
+def seed_ranges(seeds):
+    """'1-3, 5' for seeds 1, 2, 3 and 5."""
+    spans = []
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ', '.join(str(first) if first == last else f'{first}-{last}' for first, last in spans)
+
+
 def measured_with_line(runs):
     """Which commits, library versions and CPUs the runs were measured with (each run records its own)."""
     kinds = sorted({json.dumps(r.get('measured_with'), sort_keys=True) for r in runs})
     parts = []
     for kind in map(json.loads, kinds):
-        seeds = ('all runs' if len(kinds) == 1 else
-                 'seeds ' + ', '.join(f"{r['preset']} {r['seed']}" for r in runs if r.get('measured_with') == kind))
+        alike = [r for r in runs if r.get('measured_with') == kind]
+        seeds = ('all runs' if len(kinds) == 1 else 'seeds ' + '; '.join(
+            f"{preset} {seed_ranges(r['seed'] for r in alike if r['preset'] == preset)}"
+            for preset in dict.fromkeys(r['preset'] for r in alike)))
         if kind is None:
             parts.append(f'an unrecorded commit and versions ({seeds})')
             continue

@@ -145,3 +145,15 @@ def test_the_tuning_table_refuses_a_folder_that_mixes_settings(tmp_path):
         tmp_path / 'Walker2d-v5' / 'mixed' / 'tuned_seed101')
     with pytest.raises(UserError, match=r'mixed holds runs of different settings \(`--gamma 0.99` \| the preset\)'):
         table(str(tmp_path))
+
+
+def test_the_measured_with_line_gives_each_provenance_its_presets_seed_ranges():
+    from benchmarks.presets import measured_with_line
+    from benchmarks.sweep import provenance
+    old, new = provenance('0123abc'), provenance(COMMIT)
+    runs = [{'preset': preset, 'seed': seed, 'measured_with': kind}
+            for preset, seeds, kind in [('tuned', [1, 2, 3, 5], new), ('tuned', [4], old), ('sb3', [1, 2], new)]
+            for seed in seeds]
+    line = measured_with_line(runs)
+    assert line.count('(seeds ') == 2 and '(seeds tuned 1-3, 5; sb3 1-2).' in line and '(seeds tuned 4)' in line
+    assert '(all runs).' in measured_with_line(runs[:4])
