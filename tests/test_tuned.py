@@ -146,7 +146,7 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
             acrobot.goal_score) == (1024, 0.04, 'linear', 100_000, float("inf"))
     assert (lunar.critic_hidden_size, lunar.critic_lr, lunar.max_kl, lunar.max_env_steps, lunar.goal_score) == \
         (256, 3e-4, 0.01, 200_000, float("inf"))
-    for env_name in ("Walker2d-v5", "Humanoid-v5", "Reacher-v5"):
+    for env_name in ("Humanoid-v5", "Reacher-v5"):
         mujoco = resolved("--preset", "tuned", "--env_name", env_name)  # one MuJoCo preset: Hopper's values
         assert (mujoco.gamma, mujoco.total_sample_size, mujoco.max_kl, mujoco.max_kl_schedule, mujoco.log_std_init,
                 mujoco.critic_hidden_size, mujoco.critic_lr, mujoco.max_env_steps, mujoco.goal_score) == \
@@ -159,6 +159,9 @@ def test_the_slides_preset_is_the_slides_defaults_and_flags_win_over_a_preset():
                                                         1_000_000, 25)
     ant = resolved("--preset", "tuned", "--env_name", "Ant-v5")  # std 0.6 and 25 CG iterations, on the MuJoCo values
     assert (ant.log_std_init, ant.cg_iters, ant.gamma, ant.max_kl, ant.normalize_obs) == (-0.5, 25, 0.995, 0.04, True)
+    walker = resolved("--preset", "tuned", "--env_name", "Walker2d-v5")  # a trust region twice Hopper's
+    assert (walker.max_kl, walker.max_kl_schedule, walker.gamma, walker.log_std_init, walker.total_sample_size) == \
+        (0.08, 'linear', 0.995, 0.0, 1024)
     for env_name in ("InvertedPendulum-v5", "InvertedDoublePendulum-v5"):  # the MuJoCo values, raw states
         pendulum = resolved("--preset", "tuned", "--env_name", env_name)
         assert (pendulum.normalize_obs, pendulum.gamma, pendulum.max_kl, pendulum.log_std_init) == \
