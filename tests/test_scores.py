@@ -127,13 +127,13 @@ def write_tuning_runs(root, task, setting, finals, extra=()):
 
 def test_the_tuning_table_gives_each_setting_its_flags_beyond_the_preset_and_its_median_first_the_best(tmp_path):
     from benchmarks.tuning import table
-    write_tuning_runs(tmp_path, 'Walker2d-v5', 'mujoco', [4000.0, 4200.0, 4100.0])
-    write_tuning_runs(tmp_path, 'Walker2d-v5', 'wider', [4600.0, 4400.0, 4500.0], ['--max_kl', '0.08', '--ortho_init'])
-    lines = [line for line in table(str(tmp_path)).splitlines() if line.startswith('| Walker2d-v5')]
+    write_tuning_runs(tmp_path, 'Reacher-v5', 'mujoco', [4000.0, 4200.0, 4100.0])
+    write_tuning_runs(tmp_path, 'Reacher-v5', 'wider', [4600.0, 4400.0, 4500.0], ['--max_kl', '0.08', '--ortho_init'])
+    lines = [line for line in table(str(tmp_path)).splitlines() if line.startswith('| Reacher-v5')]
     assert lines == [
-        f'| Walker2d-v5 | `--max_kl 0.08 --ortho_init` | 100, 101, 102 | 4500.0 (4400.0 to 4600.0) | '
+        f'| Reacher-v5 | `--max_kl 0.08 --ortho_init` | 100, 101, 102 | 4500.0 (4400.0 to 4600.0) | '
         f'100: 4600.0, 101: 4400.0, 102: 4500.0 | {COMMIT} |',
-        f'| Walker2d-v5 | the preset | 100, 101, 102 | 4100.0 (4000.0 to 4200.0) | '
+        f'| Reacher-v5 | the preset | 100, 101, 102 | 4100.0 (4000.0 to 4200.0) | '
         f'100: 4000.0, 101: 4200.0, 102: 4100.0 | {COMMIT} |']
 
 
