@@ -91,7 +91,8 @@ def test_shipped_model_scores_above_goal(capsys):
 
 
 @pytest.mark.parametrize("env_name, bar", [("Hopper-v5", 3000), ("HalfCheetah-v5", 4000), ("InvertedPendulum-v5", 950),
-                                           ("Ant-v5", 1300), ("Swimmer-v5", 200), ("Reacher-v5", -6)])
+                                           ("Ant-v5", 1300), ("Swimmer-v5", 200), ("Reacher-v5", -6),
+                                           ("InvertedDoublePendulum-v5", 9000)])
 def test_the_shipped_mujoco_policies_run_and_score(env_name, bar, capsys):
     """trpo/pretrained/<env>.pth: a --preset tuned policy at 1M steps, deterministic, the median of 5 episodes
     (a policy can lose its footing on one start state); test.py finds it by the environment's id."""
